@@ -1,0 +1,22 @@
+"""Prometheus metrics, declared once for the whole process."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+RECORDS_IN = Counter("finsentinel_records_in_total", "Records consumed from the bus", ["stage"])
+RECORDS_OUT = Counter("finsentinel_records_out_total", "Records published to the bus", ["stage"])
+DEAD_LETTERS = Counter("finsentinel_dead_letters_total", "Records sent to a dead-letter topic", ["stage"])
+BATCH_SECONDS = Histogram("finsentinel_batch_seconds", "Time to process one consumed batch", ["stage"])
+STAGE_ERRORS = Counter("finsentinel_stage_errors_total", "Batches that failed and will be redelivered", ["stage"])
+INGESTED = Counter("finsentinel_ingested_total", "Items published by ingest", ["source"])
+DUPLICATES = Counter("finsentinel_duplicates_total", "Items dropped as duplicates by ingest", ["source"])
+SKIPPED = Counter("finsentinel_skipped_total", "Items skipped by ingest as malformed", ["source", "reason"])
+ALERTS = Counter("finsentinel_alerts_total", "Alerts raised", ["scope"])
+LAST_SUCCESS = Gauge("finsentinel_source_last_success_timestamp", "Last successful fetch", ["source"])
+
+
+def serve(port: int | None) -> None:
+    """Expose /metrics on ``port`` when one is configured."""
+    if port:
+        start_http_server(port)
