@@ -128,8 +128,8 @@ class StageWorker:
         metrics.BATCH_SECONDS.labels(self.stage).observe(time.perf_counter() - started)
         return len(records)
 
-    def _reset(self) -> None:
-        """Drop the consumer so the next poll restarts from the committed position."""
+    def close(self) -> None:
+        """Leave the consumer group; the next step rejoins from the committed position."""
         if self._consumer is not None:
             try:
                 self._consumer.close()
@@ -137,8 +137,16 @@ class StageWorker:
                 log.exception("%s: closing the consumer failed", self.stage)
             self._consumer = None
 
-    def run(self, stop: threading.Event, idle_exit_s: float | None = None) -> StageStats:
+    def run(
+        self,
+        stop: threading.Event,
+        idle_exit_s: float | None = None,
+        tick: Callable[[int], None] | None = None,
+    ) -> StageStats:
         """Loop until ``stop`` is set (or, with ``idle_exit_s``, until nothing came for that long).
+
+        ``tick`` is called after every step with the number of records consumed (0 when idle),
+        for periodic work such as spike detection; its errors are retried like a batch's.
 
         A failing batch (index down, bus hiccup) is not committed: the worker backs off,
         rejoins from the committed position and tries again, so nothing is lost.
@@ -149,12 +157,14 @@ class StageWorker:
             while not stop.is_set():
                 try:
                     n = self.step()
+                    if tick is not None:
+                        tick(n)
                     backoff = self.retry_backoff_s
                 except FinSentinelError as exc:
                     self.stats.failures += 1
                     metrics.STAGE_ERRORS.labels(self.stage).inc()
                     log.error("%s: batch failed, will retry in %.1fs: %s", self.stage, backoff, exc)
-                    self._reset()
+                    self.close()
                     stop.wait(backoff)
                     backoff = min(backoff * 2, 60.0)
                     continue
@@ -164,5 +174,5 @@ class StageWorker:
                 elif idle_exit_s is not None and now - idle_since >= idle_exit_s:
                     break
         finally:
-            self._reset()
+            self.close()
         return self.stats

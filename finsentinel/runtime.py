@@ -1,0 +1,130 @@
+"""Wiring: build each stage's worker from settings. The stage logic lives in its package.
+
+These functions are what ``finsentinel ingest|classify|alert`` run; each returns the
+counters of its run as a plain dict for the CLI to print.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import asdict
+from typing import Any
+
+from finsentinel.bus import Bus, make_bus
+from finsentinel.schema import Alert
+from finsentinel.settings import Settings
+from finsentinel.worker import StageWorker
+
+log = logging.getLogger(__name__)
+
+CLASSIFY_GROUP = "finsentinel-classify"
+ALERT_GROUP = "finsentinel-alert"
+
+
+def _bus(settings: Settings) -> Bus:
+    bus = make_bus(settings.bus)
+    topics = settings.bus.topics
+    names = [topics.raw, topics.scored, topics.alerts]
+    bus.ensure_topics(names + [n + ".dlq" for n in names])
+    return bus
+
+
+def run_ingest(settings: Settings, once: bool, demo_sources: bool, stop: threading.Event) -> dict[str, Any]:
+    """Ingest every configured source (and/or the bundled demo feeds) into the raw topic."""
+    from ingest.worker import IngestWorker
+    from ingest.worker import demo_sources as bundled
+
+    ingest_settings = settings.ingest
+    if demo_sources:
+        ingest_settings = ingest_settings.model_copy(update={"sources": [*ingest_settings.sources, *bundled()]})
+    bus = _bus(settings)
+    try:
+        worker = IngestWorker(ingest_settings, bus, settings.bus.topics.raw)
+        if once:
+            return asdict(worker.run_once())
+        worker.run_forever(stop)
+        return {"stopped": True}
+    finally:
+        bus.close()
+
+
+def build_classify_worker(settings: Settings, bus: Bus) -> StageWorker:
+    """The classify stage over ``bus``: raw items in, scored items out. Loads the model now."""
+    from nlp.linking import EntityLinker, Watchlist
+    from nlp.stage import make_classify_handler
+    from nlp.torch_backend import TorchClassifier
+
+    nlp = settings.nlp
+    classifier = TorchClassifier(nlp.model_dir, batch_size=nlp.batch_size, max_length=nlp.max_length,
+                                 threads=nlp.threads)
+    classifier.load()  # fail now, with one clear line, if the model directory is missing or corrupt
+    linker = EntityLinker(Watchlist.load(nlp.watchlist))
+    handler = make_classify_handler(classifier, linker, settings.bus.topics.scored)
+    return StageWorker(bus, "classify", CLASSIFY_GROUP, [settings.bus.topics.raw], handler,
+                       max_batch=max(nlp.batch_size, 1) * 4)
+
+
+def run_classify(settings: Settings, stop: threading.Event, idle_exit_s: float | None) -> dict[str, Any]:
+    """Run the classify worker until stopped (or idle for ``idle_exit_s``)."""
+    bus = _bus(settings)
+    try:
+        stats = build_classify_worker(settings, bus).run(stop, idle_exit_s=idle_exit_s)
+        return asdict(stats)
+    finally:
+        bus.close()
+
+
+def publish_alerts(bus: Bus, topic: str, alerts: list[Alert], known: dict[str, Alert]) -> int:
+    """Publish alerts that are new or changed since last seen (``known`` is updated)."""
+    sent = 0
+    for alert in alerts:
+        previous = known.get(alert.id)
+        if previous is None or previous.model_dump(exclude={"created_at"}) != alert.model_dump(exclude={"created_at"}):
+            bus.publish(topic, alert.to_json(), key=alert.id.encode())
+            known[alert.id] = alert
+            sent += 1
+    bus.flush()
+    return sent
+
+
+class _Detector:
+    """Runs spike detection after indexing, at most every ``every_s`` while busy and once when idle."""
+
+    def __init__(self, settings: Settings, bus: Bus, index: Any, every_s: float) -> None:
+        self.settings, self.bus, self.index, self.every_s = settings, bus, index, every_s
+        self.known: dict[str, Alert] = {a.id: a for a in index.alerts()}
+        self.published = 0
+        self._dirty = False
+        self._last = time.monotonic()
+
+    def __call__(self, consumed: int) -> None:
+        from alerting.stage import run_detection
+
+        self._dirty = self._dirty or consumed > 0
+        now = time.monotonic()
+        if self._dirty and (consumed == 0 or now - self._last >= self.every_s):
+            alerts = run_detection(self.index, self.settings.alerting.detect)
+            self.published += publish_alerts(self.bus, self.settings.bus.topics.alerts, alerts, self.known)
+            self._dirty, self._last = False, now
+
+
+def run_alert(settings: Settings, stop: threading.Event, idle_exit_s: float | None,
+              detect_every_s: float = 30.0) -> dict[str, Any]:
+    """Index scored items, run spike detection periodically and when idle, publish alerts."""
+    from alerting.index import make_index
+    from alerting.stage import make_index_handler
+
+    bus = _bus(settings)
+    index = make_index(settings.alerting.index)
+    try:
+        index.ensure()
+        worker = StageWorker(bus, "index", ALERT_GROUP, [settings.bus.topics.scored], make_index_handler(index),
+                             max_batch=500)
+        detector = _Detector(settings, bus, index, detect_every_s)
+        stats = worker.run(stop, idle_exit_s=idle_exit_s, tick=detector)
+        return {**asdict(stats), "alerts_published": detector.published}
+    finally:
+        index.close()
+        bus.close()
