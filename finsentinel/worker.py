@@ -97,36 +97,52 @@ class StageWorker:
         return self._consumer
 
     def step(self) -> int:
-        """Process one batch; return how many records it consumed (0 when idle)."""
+        """Process one batch; return how many records it consumed (0 when idle).
+
+        If handling, publishing, flushing or committing the batch raises, the consumer is
+        closed before the error propagates, so the next step rejoins from the committed
+        position and gets the batch again instead of skipping past it.
+        """
         consumer = self._consumer_()
         records = consumer.poll(self.max_batch, self.poll_timeout_s)
         if not records:
             return 0
+        try:
+            self._process(consumer, records)
+        except BaseException:
+            self.close()
+            raise
+        return len(records)
+
+    def _process(self, consumer: Consumer, records: list[Record]) -> None:
         started = time.perf_counter()
         outcomes = self.handler(records)
         if len(outcomes) != len(records):
             raise FinSentinelError(
                 f"stage {self.stage}: handler returned {len(outcomes)} outcomes for {len(records)} records"
             )
+        dead = published = 0
         for record, outcome in zip(records, outcomes, strict=True):
             if outcome.error is not None:
                 log.warning(
                     "%s: dead-lettering %s@%d: %s", self.stage, record.topic, record.offset, outcome.error
                 )
                 dead_letter(self.bus, record, outcome.error, self.stage)
-                self.stats.dead_lettered += 1
-                metrics.DEAD_LETTERS.labels(self.stage).inc()
+                dead += 1
             for out in outcome.outputs:
                 self.bus.publish(out.topic, out.value, key=out.key)
-                self.stats.published += 1
+                published += 1
         self.bus.flush()
         consumer.commit()
+        # Counted once committed: a batch that fails and is redone is counted once, not twice.
         self.stats.consumed += len(records)
+        self.stats.published += published
+        self.stats.dead_lettered += dead
         self.stats.batches += 1
+        metrics.DEAD_LETTERS.labels(self.stage).inc(dead)
         metrics.RECORDS_IN.labels(self.stage).inc(len(records))
-        metrics.RECORDS_OUT.labels(self.stage).inc(sum(len(o.outputs) for o in outcomes))
+        metrics.RECORDS_OUT.labels(self.stage).inc(published)
         metrics.BATCH_SECONDS.labels(self.stage).observe(time.perf_counter() - started)
-        return len(records)
 
     def close(self) -> None:
         """Leave the consumer group; the next step rejoins from the committed position."""

@@ -1,0 +1,1 @@
+"""Contract test suites, written once and run against every backend of a Protocol."""
