@@ -59,21 +59,37 @@ class BusSettings(_Section):
 
 
 class FileSourceSettings(_Section):
-    """A file or directory replayed into the bus (RSS/Atom XML or JSON API responses)."""
+    """A file or directory replayed into the bus (RSS/Atom XML or JSON API responses).
+
+    ``lang``: ``zh``/``en`` trusts the feed's language, ``auto`` detects it per item.
+    ``timezone``: the zone of item times that carry no offset, an IANA name (``Asia/Shanghai``)
+    or a fixed offset (``+08:00``). ``mapping`` (JSON only): a built-in field mapping
+    (``newsapi``, ``social``) or an inline one, e.g. ``{items: data.posts, title: text,
+    time: created_at, url: link}``; ``items``, ``title`` and ``time`` are required.
+    """
 
     type: Literal["file"] = "file"
-    name: str
+    name: str = Field(min_length=1)
     path: Path
     format: Literal["rss", "json"] = "rss"
     lang: Literal["zh", "en", "auto"] = "auto"
-    timezone: str = "UTC"
+    timezone: str = Field(
+        default="UTC",
+        pattern=r"^(?:(?:UTC|GMT)?[+-]\d{1,2}(?::?\d{2})?|[A-Za-z][A-Za-z0-9_+\-]*(?:/[A-Za-z0-9_+\-]+){0,2})$",
+    )
+    mapping: (
+        Literal["newsapi", "social"]
+        | dict[Literal["items", "title", "body", "url", "time", "id", "status", "status_ok", "removed_title"], str]
+    ) = "newsapi"
 
 
 class IngestSettings(_Section):
+    """File sources and the ingest worker's state (dedup memory, checkpoints) and schedule."""
+
     sources: list[FileSourceSettings] = []
     state_path: Path = Path("var/ingest.sqlite3")
     interval_s: float = Field(default=300.0, gt=0)
-    max_body_chars: int = Field(default=20000, gt=0)
+    max_body_chars: int = Field(default=20000, ge=100)
 
 
 class NlpSettings(_Section):
@@ -86,8 +102,17 @@ class NlpSettings(_Section):
 
 
 class IndexSettings(_Section):
-    backend: Literal["sqlite", "elasticsearch"] = "sqlite"
-    path: Path = Path("var/index.sqlite3")
+    """Where scored items and alerts are stored and searched."""
+
+    backend: Literal["sqlite", "elasticsearch"] = Field(
+        default="sqlite", description="'sqlite' (embedded file); 'elasticsearch' comes with the alerting issue"
+    )
+    path: Path = Field(default=Path("var/index.sqlite3"), description="SQLite index file (backend sqlite)")
+    search_chars: int = Field(
+        default=2000, ge=100,
+        description="characters of title + body indexed for full-text search by the sqlite backend "
+        "(longer bodies are searchable by their start); the full item is stored regardless",
+    )
     es_url: str = "http://localhost:9200"
     es_api_key: SecretStr | None = None
     es_username: str | None = None
@@ -96,18 +121,48 @@ class IndexSettings(_Section):
 
 
 class DetectSettings(_Section):
-    bucket_minutes: int = Field(default=5, gt=0)
-    min_negative: int = Field(default=5, ge=1, description="fewest negatives in a bucket that can alert")
+    """Negative-spike detection per company, topic and overall (see alerting.detect)."""
+
+    bucket_minutes: int = Field(default=5, gt=0, description="width of the event-time buckets")
+    window_buckets: int = Field(
+        default=3, ge=1,
+        description="buckets tested together: the current one and those before it (finds bursts that "
+        "spread over several buckets); the current bucket must itself hold more negatives than expected",
+    )
+    min_negative: int = Field(default=5, ge=1, description="fewest negatives in the tested window that can alert")
     warmup_buckets: int = Field(default=12, ge=0, description="buckets of history before a key can alert")
     p_value: float = Field(default=1e-4, gt=0, lt=1, description="binomial test threshold on the negative share")
     min_ratio: float = Field(default=3.0, gt=1, description="observed negatives over expected, at least")
     prior_share: float = Field(default=0.2, gt=0, lt=1, description="negative share assumed before history")
-    halflife_buckets: float = Field(default=48.0, gt=0)
-    cooldown_buckets: int = Field(default=6, ge=0)
+    prior_weight: float = Field(
+        default=20.0, gt=0,
+        description="items' worth of weight of the prior share (the overall share for companies and topics) "
+        "in a key's baseline share; a company with little history leans on the overall share",
+    )
+    halflife_buckets: float = Field(default=48.0, gt=0, description="half-life of the baseline, in buckets")
+    clip_mads: float = Field(
+        default=3.0, gt=0,
+        description="robust baseline: one bucket moves the baseline by at most this many running deviations",
+    )
+    cooldown_buckets: int = Field(
+        default=6, ge=0, description="quiet buckets allowed inside one alert episode before a new alert starts"
+    )
+    high_p_value: float = Field(default=1e-6, gt=0, lt=1, description="p-value for severity 'high'")
+    high_ratio: float = Field(default=5.0, gt=1, description="observed/expected ratio also needed for 'high'")
+    critical_p_value: float = Field(default=1e-9, gt=0, lt=1, description="p-value for severity 'critical'")
+    critical_ratio: float = Field(default=8.0, gt=1, description="ratio also needed for 'critical'")
+    explain_share: float = Field(
+        default=0.5, gt=0, le=1,
+        description="a topic/overall alert whose negatives are at least this share about one company "
+        "that has its own overlapping alert is suppressed as explained by it",
+    )
+    max_headlines: int = Field(default=5, ge=0, description="most negative headlines attached to an alert")
     scopes: list[Literal["entity", "topic", "overall"]] = ["entity", "topic", "overall"]
 
 
 class AlertingSettings(_Section):
+    """The index and the detector."""
+
     index: IndexSettings = IndexSettings()
     detect: DetectSettings = DetectSettings()
 

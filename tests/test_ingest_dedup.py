@@ -1,0 +1,97 @@
+"""Exact dedup by canonical URL and content hash, persisted in SQLite, plus file checkpoints."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from finsentinel.schema import RawItem, content_id
+from ingest.dedup import Checkpoint, DedupStore, DedupStoreError, dedup_keys
+
+WHEN = datetime(2026, 3, 2, 10, tzinfo=UTC)
+
+
+def raw(title: str, url: str | None = None, body: str = "", source: str = "s") -> RawItem:
+    return RawItem(id=content_id(url, title, body), source=source, url=url, title=title, body=body, lang="en",
+                   published_at=WHEN, fetched_at=WHEN)
+
+
+def test_constructor_does_no_io(tmp_path: Path) -> None:
+    DedupStore(tmp_path / "deep" / "state.db")
+    assert not (tmp_path / "deep").exists()
+
+
+def test_canonical_url_dedup_ignores_tracking_params(tmp_path: Path) -> None:
+    store = DedupStore(tmp_path / "s.db")
+    assert store.seen_or_add(raw("Kestrel Cloud opens region", "https://w.example/a/kestrel?id=7")) is False
+    again = raw("Kestrel Cloud opens new region (updated)", "HTTPS://W.example/a/kestrel/?utm_source=x&id=7#top")
+    assert store.seen_or_add(again) is True
+    assert store.seen_or_add(raw("Kestrel Cloud prices notes", "https://w.example/a/kestrel?id=8")) is False
+
+
+def test_content_hash_dedup_across_urls(tmp_path: Path) -> None:
+    store = DedupStore(tmp_path / "s.db")
+    assert not store.seen_or_add(raw("Meridian Foods recalls snacks", "https://a.example/1", "Labelling error."))
+    mirror = raw("  MERIDIAN Foods   recalls snacks ", "https://b.example/9", "Labelling  error.")
+    assert store.seen_or_add(mirror) is True
+    assert not store.seen_or_add(raw("Meridian Foods recalls snacks", "https://c.example/2", "Another body."))
+
+
+def test_items_without_url_dedup_by_text(tmp_path: Path) -> None:
+    store = DedupStore(tmp_path / "s.db")
+    assert store.seen_or_add_many([raw("$AURM to the moon"), raw("$aurm  to the moon"), raw("$KSTL")]) == [
+        False, True, False]
+    assert dedup_keys(raw("x"))[0].startswith("text:") and len(dedup_keys(raw("x", "https://u.example"))) == 2
+
+
+def test_split_counts_copies_and_writes_nothing(tmp_path: Path) -> None:
+    store = DedupStore(tmp_path / "s.db")
+    a = raw("Story A", "https://a.example/1", "body a")
+    a_utm = raw("Story A", "https://a.example/1?utm_medium=rss", "body a", source="t")
+    a_mirror = raw("Story A", "https://mirror.example/77", "body a", source="u")
+    b = raw("Story B", "https://a.example/2", "body b")
+    fresh, dups = store.split([a, a_utm, b, a_mirror])
+    assert [(i.id, i.copies) for i in fresh] == [(a.id, 3), (b.id, 1)]
+    assert [(d.source, original) for d, original in dups] == [("t", a.id), ("u", a.id)]
+    assert store.count() == 0  # split only looks
+    store.add_many(fresh, dups)
+    assert store.is_seen(a_mirror) and store.is_seen(b)
+    fresh, dups = store.split([a_mirror, raw("Story C", "https://a.example/3")])
+    assert [i.title for i in fresh] == ["Story C"] and [o for _, o in dups] == [a.id]
+
+
+def test_memory_survives_restart(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    first = DedupStore(path)
+    first.add_many([raw("Story A", "https://a.example/1")])
+    first.close()
+    second = DedupStore(path)
+    assert second.is_seen(raw("Story A", "https://a.example/1?utm_source=t"))
+    assert not second.is_seen(raw("Story B", "https://a.example/2"))
+
+
+def test_large_batches_are_chunked(tmp_path: Path) -> None:
+    store = DedupStore(tmp_path / "s.db")
+    items = [raw(f"Story {i}", f"https://a.example/{i}") for i in range(1200)]
+    store.add_many(items[:700])
+    fresh, dups = store.split(items)
+    assert len(fresh) == 500 and len(dups) == 700
+
+
+def test_checkpoints_round_trip(tmp_path: Path) -> None:
+    store = DedupStore(tmp_path / "s.db")
+    assert store.checkpoint("wire", "/f.xml") is None
+    store.save_checkpoints([Checkpoint("wire", "/f.xml", 123, 456, 7, "abc")])
+    store.save_checkpoints([Checkpoint("wire", "/f.xml", 124, 456, 8, "def")])
+    assert store.checkpoint("wire", "/f.xml") == Checkpoint("wire", "/f.xml", 124, 456, 8, "def")
+    assert store.checkpoint("other", "/f.xml") is None
+
+
+def test_unwritable_state_path_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    store = DedupStore(blocker / "state.db")
+    with pytest.raises(DedupStoreError, match="ingest.state_path"):
+        store.is_seen(raw("x"))
