@@ -27,9 +27,12 @@ log = logging.getLogger(__name__)
 
 MARKER = ".finsentinel-demo"
 
-# The demo feeds span two days with ~25 items per company per day, so hourly buckets;
-# the rest are the detector's defaults.
-DEMO_DETECT = {"bucket_minutes": 60, "warmup_buckets": 6, "min_negative": 4}
+# The demo feeds span two days with ~25 items per company per day: hourly buckets, a day of
+# warm-up; the rest are the detector's defaults.
+DEMO_DETECT = {
+    "bucket_minutes": 60, "window_buckets": 3, "min_negative": 5, "p_value": 3e-4, "warmup_buckets": 24,
+    "halflife_buckets": 24, "cooldown_buckets": 2, "prior_weight": 30,
+}
 
 
 def _fresh_workspace(path: Path) -> Path:
@@ -134,7 +137,7 @@ def _summary(cfg: Settings, ingest_stats: Any, classify: StageWorker, indexer: S
              alerts: list[Alert], model_dir: Path, timings: dict[str, float], started: float) -> dict[str, Any]:
     from nlp.linking import Watchlist
 
-    items = index.query(limit=1_000_000)
+    items = index.query(limit=None)
     names = {c.id: c.name for c in Watchlist.load(cfg.nlp.watchlist).companies}
     timings["total_s"] = round(time.perf_counter() - started, 1)
     stats = asdict(ingest_stats)

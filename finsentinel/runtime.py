@@ -94,7 +94,7 @@ class _Detector:
 
     def __init__(self, settings: Settings, bus: Bus, index: Any, every_s: float) -> None:
         self.settings, self.bus, self.index, self.every_s = settings, bus, index, every_s
-        self.known: dict[str, Alert] = {a.id: a for a in index.alerts()}
+        self.known: dict[str, Alert] = {a.id: a for a in index.alerts(limit=None)}
         self.published = 0
         self._dirty = False
         self._last = time.monotonic()

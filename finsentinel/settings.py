@@ -131,8 +131,12 @@ class DetectSettings(_Section):
     )
     min_negative: int = Field(default=5, ge=1, description="fewest negatives in the tested window that can alert")
     warmup_buckets: int = Field(default=12, ge=0, description="buckets of history before a key can alert")
-    p_value: float = Field(default=1e-4, gt=0, lt=1, description="binomial test threshold on the negative share")
-    min_ratio: float = Field(default=3.0, gt=1, description="observed negatives over expected, at least")
+    p_value: float = Field(
+        default=1e-4, gt=0, lt=1, description="one-sided binomial test threshold on the window's negative share"
+    )
+    min_ratio: float = Field(
+        default=3.0, gt=1, description="window negatives over the usual negative count for the window, at least"
+    )
     prior_share: float = Field(default=0.2, gt=0, lt=1, description="negative share assumed before history")
     prior_weight: float = Field(
         default=20.0, gt=0,

@@ -1,0 +1,98 @@
+"""The index interface: a narrow Protocol that every search backend implements.
+
+Semantics every backend honours (checked by ``tests/contract/index.py``):
+
+* ``ensure`` creates what the backend needs and is idempotent;
+* ``upsert`` is idempotent by item id: re-delivering an item updates it, never duplicates it;
+* time ranges are half-open, ``start <= t < end``, on ``published_at`` (UTC);
+* ``query`` returns newest first (ties broken by id);
+* ``bucket_counts`` aligns buckets to the UNIX epoch, as :mod:`alerting.detect` does, and
+  omits buckets that hold no items;
+* alerts are upserted by :attr:`Alert.id`, so re-running detection updates an episode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Protocol, runtime_checkable
+
+from finsentinel.schema import Alert, ScoredItem, Sentiment
+
+Scope = Literal["entity", "topic", "overall"]
+
+
+@dataclass(frozen=True, slots=True)
+class BucketCount:
+    """Items and negative items in one time bucket for one key of a scope."""
+
+    start: datetime
+    """Bucket start, timezone-aware UTC, a multiple of the bucket width since the epoch."""
+    key: str | None
+    """Company id (scope ``entity``), topic name (``topic``) or None (``overall``)."""
+    total: int
+    negative: int
+
+
+@runtime_checkable
+class Index(Protocol):
+    """A searchable store of scored items and the alerts raised on them."""
+
+    def ensure(self) -> None:
+        """Create tables / index mappings if they do not exist; idempotent."""
+        ...
+
+    def upsert(self, items: Sequence[ScoredItem]) -> int:
+        """Insert or replace ``items`` by id in one write; return how many distinct ids were written."""
+        ...
+
+    def count(self) -> int:
+        """How many items the index holds."""
+        ...
+
+    def get(self, id: str) -> ScoredItem | None:
+        """The item with this id, or None."""
+        ...
+
+    def query(
+        self,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        entity: str | None = None,
+        topic: str | None = None,
+        sentiment: Sentiment | None = None,
+        text: str | None = None,
+        limit: int | None = 100,
+    ) -> list[ScoredItem]:
+        """Items matching every given filter, newest first; ``limit=None`` returns all of them.
+
+        ``text`` matches substrings of title and body, case-insensitively, in Chinese and
+        English; whitespace-separated terms must all match.
+        """
+        ...
+
+    def bucket_counts(
+        self, start: datetime, end: datetime, bucket_minutes: int, by: Scope
+    ) -> list[BucketCount]:
+        """Totals and negatives per bucket and key in ``[start, end)``, ordered by bucket then key."""
+        ...
+
+    def upsert_alerts(self, alerts: Sequence[Alert]) -> None:
+        """Insert or replace alerts by id."""
+        ...
+
+    def alerts(
+        self,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        scope: Scope | None = None,
+        key: str | None = None,
+        limit: int | None = 100,
+    ) -> list[Alert]:
+        """Alerts whose window overlaps ``[start, end)``, of ``scope`` / ``key`` if given, newest first."""
+        ...
+
+    def close(self) -> None:
+        """Release connections; a later call reconnects."""
+        ...

@@ -1,0 +1,265 @@
+"""Detector scenarios on synthetic, seeded traffic: pure functions, no I/O."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from alerting.detect import bucket_index, bucket_start, detect, detect_counts, detect_series
+from alerting.index.base import BucketCount, Scope
+from finsentinel.errors import ConfigError, SchemaError
+from finsentinel.schema import Alert, ScoredItem, Sentiment, alert_id
+from finsentinel.settings import DetectSettings
+
+T0 = datetime(2026, 3, 2, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+COMPANIES = ("aurora-motors", "pacific-grid", "jinhai-securities", "lumen-pharma",
+             "zhongtian-semi", "northwind-bank", "meridian-foods", "harbor-logistics")
+TOPICS = ("earnings", "regulation", "product", "markets")
+
+SETTINGS = DetectSettings(
+    bucket_minutes=60, window_buckets=3, min_negative=5, min_ratio=3.0, p_value=1e-4, warmup_buckets=12,
+    halflife_buckets=24, cooldown_buckets=2, prior_weight=30,
+)
+
+_SCORE = {"negative": -0.8, "neutral": 0.0, "positive": 0.7}
+
+
+def make_item(n: int, when: datetime, sentiment: Sentiment, entities: Sequence[str] = (), topic: str = "markets",
+              score: float | None = None, source: str = "wire", copies: int = 1) -> ScoredItem:
+    return ScoredItem(
+        id=f"item-{n:08d}", source=source, url=f"https://news.example/{n}", title=f"headline {n}", lang="en",
+        published_at=when, fetched_at=when + timedelta(minutes=1), copies=copies, topic=topic,
+        topic_scores={topic: 1.0}, sentiment=sentiment, sentiment_scores={sentiment: 1.0},
+        sentiment_score=_SCORE[sentiment] if score is None else score, entities=tuple(entities),
+        model_version="test",
+    )
+
+
+def traffic(seed: int, hours: int = 48, companies: Sequence[str] = COMPANIES, negative: float = 0.15,
+            first_id: int = 0) -> list[ScoredItem]:
+    """Steady news: each company 0-2 items an hour, ``negative`` of them negative, plus market items."""
+    rng = random.Random(seed)
+    items: list[ScoredItem] = []
+    for hour in range(hours):
+        for company in list(companies) + ["<market>"]:
+            for _ in range(rng.choice((0, 1, 1, 2))):
+                when = T0 + hour * HOUR + timedelta(seconds=rng.randrange(3600))
+                sentiment: Sentiment = "negative" if rng.random() < negative else rng.choice(("neutral", "positive"))
+                entities = () if company == "<market>" else (company,)
+                items.append(make_item(first_id + len(items), when, sentiment, entities, rng.choice(TOPICS)))
+    return items
+
+
+def burst(company: str, start: datetime, per_hour: Sequence[int], first_id: int, topic: str = "regulation",
+          copies: int = 1) -> list[ScoredItem]:
+    """``per_hour[i]`` negative items about ``company`` in hour ``i`` after ``start``."""
+    items: list[ScoredItem] = []
+    for hour, count in enumerate(per_hour):
+        for k in range(count):
+            when = start + hour * HOUR + timedelta(minutes=5 + 50 * k // max(count, 1))
+            items.append(make_item(first_id + len(items), when, "negative", (company,), topic,
+                                   score=-0.5 - 0.49 * (len(items) * 37 % 100) / 100, source=f"src{len(items) % 3}", copies=copies))
+    return items
+
+
+def summary(alerts: Sequence[Alert]) -> list[tuple[str, str | None, datetime, datetime, int, int]]:
+    return [(a.scope, a.entity or a.topic, a.start, a.end, a.observed, a.total) for a in alerts]
+
+
+BURST_START = T0 + 30 * HOUR
+
+
+def burst_scenario(seed: int) -> list[ScoredItem]:
+    return traffic(seed) + burst("aurora-motors", BURST_START, (5, 5, 4, 4), first_id=100_000)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_quiet_steady_traffic_raises_no_alert(seed: int) -> None:
+    items = traffic(seed)
+    assert len(items) > 350
+    assert detect(items, SETTINGS) == []
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_company_burst_gives_one_company_alert_and_no_topic_or_overall_alert(seed: int) -> None:
+    alerts = detect(burst_scenario(seed), SETTINGS)
+    assert [(a.scope, a.entity) for a in alerts] == [("entity", "aurora-motors")]
+    alert = alerts[0]
+    assert abs(alert.start - BURST_START) <= HOUR
+    assert alert.end > BURST_START + 2 * HOUR
+    assert alert.observed >= 18 and alert.total >= alert.observed
+    assert alert.id == alert_id("entity", "aurora-motors", alert.start)
+    assert alert.p_value < SETTINGS.p_value and alert.share > alert.baseline_share
+    assert alert.expected < alert.observed / SETTINGS.min_ratio
+
+
+def test_topic_and_overall_alerts_exist_and_are_suppressed_as_explained(caplog: pytest.LogCaptureFixture) -> None:
+    items = traffic(1) + burst("aurora-motors", BURST_START, (8, 8, 6, 6), first_id=100_000)
+    without_companies = detect(items, SETTINGS.model_copy(update={"scopes": ["topic", "overall"]}))
+    assert {a.scope for a in without_companies} == {"topic", "overall"}
+    assert all(abs(a.start - BURST_START) <= HOUR for a in without_companies)
+    with caplog.at_level(logging.DEBUG, logger="alerting.detect"):
+        alerts = detect(items, SETTINGS)
+    assert {a.scope for a in alerts} == {"entity"}
+    assert "explained by the alert on aurora-motors" in caplog.text
+
+
+def test_unrelated_topic_alert_is_not_suppressed() -> None:
+    # Negatives from many companies at once: no single company explains the overall spike.
+    items = traffic(1)
+    items += [make_item(200_000 + i, BURST_START + timedelta(minutes=3 * i), "negative",
+                        (COMPANIES[i % 8],), "markets") for i in range(40)]
+    alerts = detect(items, SETTINGS)
+    assert "overall" in {a.scope for a in alerts}
+
+
+def test_cold_start_company_without_history_still_alerts() -> None:
+    items = traffic(1, companies=COMPANIES[1:])  # aurora-motors never appears before the burst
+    items += burst("aurora-motors", BURST_START, (5, 5), first_id=100_000)
+    alerts = [a for a in detect(items, SETTINGS) if a.scope == "entity"]
+    assert [a.entity for a in alerts] == ["aurora-motors"]
+    assert abs(alerts[0].start - BURST_START) <= HOUR
+    assert 0.05 < alerts[0].baseline_share < 0.3  # borrowed from the overall share
+
+
+def test_no_alert_during_warm_up() -> None:
+    items = traffic(1, hours=20) + burst("aurora-motors", T0 + 5 * HOUR, (6, 6), first_id=100_000)
+    assert detect(items, SETTINGS) == []
+    warm = detect(items, SETTINGS.model_copy(update={"warmup_buckets": 2}))
+    assert [a.entity for a in warm if a.scope == "entity"] == ["aurora-motors"]
+
+
+def test_shuffled_input_gives_the_same_alerts() -> None:
+    items = burst_scenario(2)
+    expected = detect(items, SETTINGS)
+    shuffled = list(items)
+    random.Random(7).shuffle(shuffled)
+    assert expected and detect(shuffled, SETTINGS) == expected
+
+
+def test_copies_and_redelivered_items_count_once() -> None:
+    base = traffic(1)
+    once = detect(base + burst("aurora-motors", BURST_START, (5, 5, 4, 4), 100_000), SETTINGS)
+    syndicated = burst("aurora-motors", BURST_START, (5, 5, 4, 4), 100_000, copies=40)
+    assert summary(detect(base + syndicated + syndicated, SETTINGS)) == summary(once)
+    # Three reports syndicated forty times each are still three reports: below min_negative.
+    few = burst("aurora-motors", BURST_START, (3,), 100_000, copies=40)
+    assert detect(base + few, SETTINGS) == []
+
+
+def test_min_negative_is_respected() -> None:
+    settings = SETTINGS.model_copy(update={"window_buckets": 1, "scopes": ["entity"]})
+    items = traffic(1) + burst("aurora-motors", BURST_START, (7,), first_id=100_000)
+    observed = sum(1 for i in items if _negative_in_hour(i, "aurora-motors", BURST_START))
+    assert observed >= 7
+    alerts = detect(items, settings.model_copy(update={"min_negative": observed}))
+    assert [(a.scope, a.entity, a.observed) for a in alerts] == [("entity", "aurora-motors", observed)]
+    assert detect(items, settings.model_copy(update={"min_negative": observed + 1})) == []
+
+
+def _negative_in_hour(item: ScoredItem, company: str, start: datetime) -> bool:
+    return company in item.entities and item.sentiment == "negative" and start <= item.published_at < start + HOUR
+
+
+def test_buckets_within_cooldown_merge_into_one_episode_and_escalate() -> None:
+    settings = SETTINGS.model_copy(update={"window_buckets": 1, "high_p_value": 1e-8, "high_ratio": 5.0,
+                                           "critical_p_value": 1e-30, "critical_ratio": 50.0})
+    # A first bucket that alerts as a warning, a quiet hour, then heavier bad news.
+    items = traffic(1) + burst("aurora-motors", BURST_START, (7, 0, 8, 8), first_id=100_000)
+    alerts = [a for a in detect(items, settings) if a.scope == "entity"]
+    assert len(alerts) == 1
+    alert = alerts[0]
+    assert alert.start == BURST_START and alert.end == BURST_START + 4 * HOUR
+    assert alert.observed >= 22
+    assert alert.severity == "high" and alert.status == "escalated"
+    assert alert.p_value < settings.high_p_value
+
+
+def test_gap_longer_than_cooldown_starts_a_new_alert() -> None:
+    settings = SETTINGS.model_copy(update={"window_buckets": 1})
+    items = traffic(1) + burst("aurora-motors", BURST_START, (7, 0, 0, 0, 7), first_id=100_000)
+    alerts = [a for a in detect(items, settings) if a.scope == "entity"]
+    assert [a.start for a in alerts] == [BURST_START, BURST_START + 4 * HOUR]
+    assert all(a.status == "open" for a in alerts)
+    assert len({a.id for a in alerts}) == 2
+
+
+def test_headlines_are_the_most_negative_first_and_sources_listed() -> None:
+    alerts = detect(burst_scenario(1), SETTINGS)
+    headlines = alerts[0].headlines
+    assert len(headlines) == SETTINGS.max_headlines
+    scores = [h.sentiment_score for h in headlines]
+    assert scores == sorted(scores) and scores[0] <= -0.6
+    assert set(alerts[0].sources) >= {"src0", "src1", "src2"}
+
+
+def test_rerun_with_more_data_keeps_the_episode_id() -> None:
+    items = burst_scenario(1)
+    early = detect([i for i in items if i.published_at < BURST_START + 2 * HOUR], SETTINGS)
+    late = detect(items, SETTINGS)
+    assert [a.id for a in early] == [a.id for a in late]
+    assert late[0].end > early[0].end
+
+
+def test_detect_counts_matches_detect_on_items() -> None:
+    items = burst_scenario(1)
+    counts: dict[Scope, list[BucketCount]] = {"entity": [], "topic": [], "overall": []}
+    cells: dict[tuple[Scope, str | None, int], list[int]] = {}
+    for item in items:
+        b = bucket_index(item.published_at, 60)
+        keys: list[tuple[Scope, str | None]] = [("overall", None), ("topic", item.topic)]
+        keys += [("entity", e) for e in item.entities]
+        for scope, key in keys:
+            cell = cells.setdefault((scope, key, b), [0, 0])
+            cell[0] += 1
+            cell[1] += item.sentiment == "negative"
+    for (scope, key, b), (total, negative) in sorted(cells.items(), key=str):
+        counts[scope].append(BucketCount(bucket_start(b, 60), key, total, negative))
+    from_items = [a for a in detect(items, SETTINGS)]
+    from_counts = detect_counts(counts, SETTINGS)
+    entity = [a for a in from_counts if a.scope == "entity"]
+    assert summary(entity) == summary(from_items)
+    assert entity[0].headlines == () and entity[0].sources == ()
+    assert "overall" not in {a.scope for a in from_counts}  # explained by the company's negatives
+
+
+def test_detect_counts_rejects_misaligned_buckets() -> None:
+    row = BucketCount(T0 + timedelta(minutes=7), None, 3, 1)
+    with pytest.raises(ConfigError, match="60-minute boundary"):
+        detect_counts({"overall": [row]}, SETTINGS)
+
+
+def test_empty_input() -> None:
+    assert detect([], SETTINGS) == []
+    assert detect_counts({}, SETTINGS) == []
+    assert detect_series([], [], SETTINGS) == []
+
+
+def test_detect_series_flags_a_spike_and_not_noise() -> None:
+    rng = random.Random(3)
+    times = [T0 + i * HOUR for i in range(200)]
+    values = [float(rng.choice((1, 2, 2, 3, 3, 4))) for _ in times]
+    assert detect_series(times, values, SETTINGS) == []
+    spiked = list(values)
+    spiked[150:153] = [25.0, 30.0, 28.0]
+    found = detect_series(list(reversed(times)), list(reversed(spiked)), SETTINGS)  # order does not matter
+    assert found == [times[150]]
+
+
+def test_detect_series_rejects_mismatched_lengths() -> None:
+    with pytest.raises(SchemaError, match="as many values as timestamps"):
+        detect_series([T0], [1.0, 2.0], SETTINGS)
+
+
+def test_a_stray_negative_before_a_burst_does_not_start_the_alert() -> None:
+    items = [i for i in traffic(1) if not ("aurora-motors" in i.entities and
+                                           BURST_START - 3 * HOUR <= i.published_at < BURST_START)]
+    items.append(make_item(300_000, BURST_START - 2 * HOUR + timedelta(minutes=30), "negative", ("aurora-motors",)))
+    items += burst("aurora-motors", BURST_START, (9,), first_id=100_000)
+    alerts = [a for a in detect(items, SETTINGS) if a.scope == "entity"]
+    assert [(a.entity, a.start, a.observed) for a in alerts] == [("aurora-motors", BURST_START, 9)]

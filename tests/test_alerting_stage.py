@@ -1,0 +1,113 @@
+"""The alerting stage: the index handler in a worker, and detection over the index."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from alerting.detect import detect
+from alerting.index.sqlite import SqliteIndex
+from alerting.stage import history_span, make_index_handler, run_detection
+from finsentinel.bus.base import Record, dlq_topic
+from finsentinel.bus.local import LocalBus
+from finsentinel.errors import IndexStoreError
+from finsentinel.schema import ScoredItem
+from finsentinel.worker import StageWorker
+from tests.contract.index import scored
+from tests.test_alerting_detect import BURST_START, HOUR, SETTINGS, burst_scenario
+
+
+class CountingIndex(SqliteIndex):
+    """A SQLite index that records the size of every upsert call."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.calls: list[int] = []
+
+    def upsert(self, items: Sequence[ScoredItem]) -> int:
+        self.calls.append(len(items))
+        return super().upsert(items)
+
+
+def record(offset: int, value: bytes) -> Record:
+    return Record("news.scored", 0, offset, None, value)
+
+
+def test_handler_upserts_valid_items_in_one_call_and_fails_bad_records(tmp_path: Path) -> None:
+    index = CountingIndex(tmp_path / "index.sqlite3")
+    handler = make_index_handler(index)
+    batch = [
+        record(0, scored(1).to_json()),
+        record(1, b"not json"),
+        record(2, scored(2).to_json()),
+        record(3, b'{"schema_version": 1, "id": "x"}'),
+        record(4, scored(1).to_json()),  # re-delivered
+    ]
+    outcomes = handler(batch)
+    assert [o.error is None for o in outcomes] == [True, False, True, False, True]
+    assert "not a valid ScoredItem" in (outcomes[1].error or "")
+    assert all(o.outputs == () for o in outcomes)
+    assert index.calls == [3]
+    assert index.count() == 2
+    assert handler([record(5, b"{}")])[0].error is not None
+    assert index.calls == [3]  # nothing valid, no write
+    index.close()
+
+
+def test_handler_raises_when_the_index_fails_so_the_batch_is_retried(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    handler = make_index_handler(SqliteIndex(blocker / "index.sqlite3"))
+    with pytest.raises(IndexStoreError):
+        handler([record(0, scored(1).to_json())])
+
+
+def test_worker_indexes_from_the_bus_and_dead_letters_bad_records(tmp_path: Path) -> None:
+    bus = LocalBus(tmp_path / "bus.sqlite3")
+    index = SqliteIndex(tmp_path / "index.sqlite3")
+    for n in range(10):
+        bus.publish("news.scored", scored(n).to_json())
+    bus.publish("news.scored", b"garbage")
+    bus.flush()
+    worker = StageWorker(bus, "index", "indexer", ["news.scored"], make_index_handler(index), max_batch=4,
+                         poll_timeout_s=0.05)
+    stats = worker.run(threading.Event(), idle_exit_s=0.3)
+    assert index.count() == 10
+    assert stats.dead_lettered == 1
+    assert bus.end_offsets([dlq_topic("news.scored")]) == {dlq_topic("news.scored"): 1}
+    bus.close()
+    index.close()
+
+
+def test_run_detection_stores_the_alerts_of_detect_and_is_idempotent(tmp_path: Path) -> None:
+    items = burst_scenario(1)
+    index = SqliteIndex(tmp_path / "index.sqlite3")
+    index.upsert(items)
+    alerts = run_detection(index, SETTINGS)
+    assert alerts == detect(items, SETTINGS)
+    assert [(a.scope, a.entity) for a in alerts] == [("entity", "aurora-motors")]
+    assert index.alerts(limit=None) == alerts
+    assert run_detection(index, SETTINGS) == alerts
+    assert len(index.alerts(limit=None)) == 1
+    index.close()
+
+
+def test_run_detection_over_a_window_reads_history_first(tmp_path: Path) -> None:
+    items = burst_scenario(1)
+    index = SqliteIndex(tmp_path / "index.sqlite3")
+    index.upsert(items)
+    full = detect(items, SETTINGS)
+    window = run_detection(index, SETTINGS, start=BURST_START - HOUR, end=BURST_START + 6 * HOUR)
+    assert [a.id for a in window] == [a.id for a in full]
+    assert run_detection(index, SETTINGS, start=BURST_START + 12 * HOUR) == []
+    index.close()
+
+
+def test_history_span_covers_warm_up_and_half_lives() -> None:
+    span = history_span(SETTINGS)
+    assert span >= timedelta(minutes=SETTINGS.bucket_minutes * SETTINGS.warmup_buckets)
+    assert span >= timedelta(minutes=SETTINGS.bucket_minutes * 3 * SETTINGS.halflife_buckets)
