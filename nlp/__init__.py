@@ -1,0 +1,1 @@
+"""NLP stage: topic + sentiment classification and company linking of raw news items."""

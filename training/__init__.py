@@ -1,0 +1,1 @@
+"""Training of FinSentinel's classifiers: seed data, training arguments, multi-task fine-tuning."""

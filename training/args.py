@@ -1,0 +1,79 @@
+"""Training arguments: one checked, frozen record, stored verbatim in every model card."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from finsentinel.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingArgs:
+    """Hyper-parameters of :func:`training.train.train_multitask`; bad values raise :class:`ConfigError`."""
+
+    epochs: int = 4
+    lr: float = 1e-4
+    embedding_lr: float = 3e-3
+    """Learning rate of the word embeddings (new vocabulary rows start untrained and need a larger step)."""
+    batch_size: int = 32
+    max_length: int = 64
+    seed: int = 13
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    class_weights: bool = True
+    threads: int = 0
+    """torch CPU threads during training; 0 leaves torch's default."""
+    pooling: str = "mean"
+    dropout: float = 0.1
+    extend_vocab: bool = True
+    """Add unknown characters of the training texts (Chinese, for English bases) to the vocabulary."""
+
+    def __post_init__(self) -> None:
+        checks: list[tuple[str, bool, str]] = [
+            ("epochs", isinstance(self.epochs, int) and 1 <= self.epochs <= 100, "an integer in 1..100"),
+            ("lr", _number(self.lr) and 0 < self.lr < 1, "a number in (0, 1)"),
+            ("embedding_lr", _number(self.embedding_lr) and 0 < self.embedding_lr < 1, "a number in (0, 1)"),
+            (
+                "batch_size",
+                isinstance(self.batch_size, int) and 1 <= self.batch_size <= 4096,
+                "an integer in 1..4096",
+            ),
+            (
+                "max_length",
+                isinstance(self.max_length, int) and 8 <= self.max_length <= 512,
+                "an integer in 8..512",
+            ),
+            ("seed", isinstance(self.seed, int) and self.seed >= 0, "an integer >= 0"),
+            ("warmup_ratio", _number(self.warmup_ratio) and 0 <= self.warmup_ratio < 1, "a number in [0, 1)"),
+            ("weight_decay", _number(self.weight_decay) and 0 <= self.weight_decay < 1, "a number in [0, 1)"),
+            ("class_weights", isinstance(self.class_weights, bool), "true or false"),
+            (
+                "threads",
+                isinstance(self.threads, int) and 0 <= self.threads <= 1024,
+                "an integer >= 0 (0 = torch default)",
+            ),
+            ("pooling", self.pooling in ("mean", "cls"), "'mean' or 'cls'"),
+            ("dropout", _number(self.dropout) and 0 <= self.dropout < 1, "a number in [0, 1)"),
+            ("extend_vocab", isinstance(self.extend_vocab, bool), "true or false"),
+        ]
+        bad = [f"{name}: expected {want}, got {getattr(self, name)!r}" for name, ok, want in checks if not ok]
+        if bad:
+            raise ConfigError("invalid training arguments: " + "; ".join(bad))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict, for model cards and cache keys."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainingArgs:
+        """Build from a dict, rejecting unknown keys with :class:`ConfigError`."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown training arguments {unknown}; expected some of {sorted(known)}")
+        return cls(**data)
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
