@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-fast lint model clean
+.PHONY: install demo test test-fast lint seed-model clean
 
 install: $(STAMP)
 
@@ -25,6 +25,9 @@ test: install
 
 test-fast: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow"
+
+seed-model: install
+	HF_HUB_OFFLINE=1 $(BIN)/finsentinel seed-model
 
 lint: install
 	$(BIN)/ruff check .

@@ -229,6 +229,12 @@ def _headline(item: ScoredItem) -> Headline:
                     published_at=item.published_at, sentiment_score=item.sentiment_score)
 
 
+def _dominant_topic(items: Sequence[ScoredItem]) -> str | None:
+    """The most common topic of a company alert's negative items (ties: alphabetical)."""
+    counts = Counter(i.topic for i in items)
+    return min(counts, key=lambda t: (-counts[t], t)) if counts else None
+
+
 def _build_alert(key: SeriesKey, lo: int, group: list[int], steps: list[_Step], cells: Mapping[int, _Cell],
                  first: int, s: DetectSettings) -> Alert:
     scope, name = key
@@ -252,7 +258,8 @@ def _build_alert(key: SeriesKey, lo: int, group: list[int], steps: list[_Step], 
     start = bucket_start(first + lo, s.bucket_minutes)
     return Alert(
         id=alert_id(scope, name, start), scope=scope,
-        entity=name if scope == "entity" else None, topic=name if scope == "topic" else None,
+        entity=name if scope == "entity" else None,
+        topic=name if scope == "topic" else _dominant_topic(negatives) if scope == "entity" else None,
         start=start, end=bucket_start(first + hi + 1, s.bucket_minutes), bucket_minutes=s.bucket_minutes,
         observed=observed, expected=round(expected, 3), total=total,
         share=observed / total if total else 0.0, baseline_share=base.baseline, p_value=min(p_values),

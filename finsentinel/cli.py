@@ -49,7 +49,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     """Run ingest → classify → index → detect on the bundled feeds and print a summary."""
     from finsentinel.demo import format_summary, run_demo
 
-    result = run_demo(settings, Path(args.workspace), progress=_progress(args.json))
+    result = run_demo(settings, Path(args.workspace), progress=_progress)
     if args.json:
         sys.stdout.write(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
     else:
@@ -61,7 +61,7 @@ def cmd_seed_model(args: argparse.Namespace, settings: Settings) -> int:
     """Train (or reuse) the default seed model in ``nlp.model_dir``."""
     from training.seed import ensure_seed_model
 
-    path = ensure_seed_model(settings.nlp.model_dir, settings.nlp.base_model, progress=_progress(False))
+    path = ensure_seed_model(settings.nlp.model_dir, settings.nlp.base_model, progress=_progress)
     sys.stdout.write(f"{path}\n")
     return 0
 
@@ -93,12 +93,9 @@ def cmd_alert(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _progress(quiet: bool) -> Callable[[str], None]:
-    def say(message: str) -> None:
-        sys.stderr.write(message + "\n")
-        sys.stderr.flush()
-
-    return (lambda message: log.info("%s", message)) if quiet else say
+def _progress(message: str) -> None:
+    """Progress of long work (model training, demo stages), through logging: shown at INFO."""
+    log.info("%s", message)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -43,7 +43,7 @@ HEADS_FILE = "heads.safetensors"
 CARD_JSON = "model_card.json"
 CARD_MD = "MODEL_CARD.md"
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")  # either one makes a loadable tokenizer
-REBUILD_HINT = "run `finsentinel demo` or `finsentinel seed-model` (`make model`) to build it"
+REBUILD_HINT = "run `finsentinel seed-model` (or `make demo`) to build it"
 ENCODER_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 Pooling = Literal["mean", "cls"]

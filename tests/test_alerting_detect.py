@@ -96,6 +96,7 @@ def test_company_burst_gives_one_company_alert_and_no_topic_or_overall_alert(see
     assert alert.id == alert_id("entity", "aurora-motors", alert.start)
     assert alert.p_value < SETTINGS.p_value and alert.share > alert.baseline_share
     assert alert.expected < alert.observed / SETTINGS.min_ratio
+    assert alert.topic == "regulation"  # the burst's topic dominates the company's negatives
 
 
 def test_topic_and_overall_alerts_exist_and_are_suppressed_as_explained(caplog: pytest.LogCaptureFixture) -> None:

@@ -135,3 +135,39 @@ def test_a_second_member_takes_over_when_the_first_members_lease_expires(tmp_pat
     for consumer in (first, second):
         consumer.close()
     bus.close()
+
+
+def test_a_member_killed_without_closing_loses_its_lease_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "bus.sqlite3"
+    bus = LocalBus(path, lease_s=600.0)
+    for i in range(5):
+        bus.publish("t", str(i).encode())
+    bus.flush()
+    holder = textwrap.dedent(
+        f"""
+        import os
+        from finsentinel.bus.local import LocalBus
+        consumer = LocalBus({str(path)!r}, lease_s=600.0).consumer("g", ["t"])
+        assert len(consumer.poll(2, 5.0)) == 2   # holds the lease, commits nothing
+        os._exit(0)                               # dies without leaving the group
+        """
+    )
+    subprocess.run([sys.executable, "-c", holder], check=True, timeout=60)
+    successor = bus.consumer("g", ["t"])
+    started = time.monotonic()
+    assert [r.value for r in successor.poll(10, 2.0)] == [str(i).encode() for i in range(5)]
+    assert time.monotonic() - started < 1.5  # not the 600 s lease
+    successor.close()
+    bus.close()
+
+
+def test_a_live_member_keeps_its_lease(tmp_path: Path) -> None:
+    bus = LocalBus(tmp_path / "bus.sqlite3", lease_s=600.0)
+    bus.publish("t", b"x")
+    bus.flush()
+    first, second = bus.consumer("g", ["t"]), bus.consumer("g", ["t"])
+    assert len(first.poll(10, 1.0)) == 1
+    assert second.poll(10, 0.2) == []  # same live process: waits for the lease
+    first.close()
+    second.close()
+    bus.close()

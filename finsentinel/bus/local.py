@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import sqlite3
 import threading
 import time
@@ -148,12 +150,36 @@ class LocalBus:
                 self._conn = None
 
 
+def _member_id() -> str:
+    """``host:pid:random``: unique, and lets a member on the same host see that a holder died."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+def _holder_is_dead(member: str) -> bool:
+    """True when ``member`` ran on this host in a process that no longer exists (killed, crashed).
+
+    Its lease is then taken at once instead of after ``lease_s``, so a worker restarted after
+    SIGKILL resumes from the committed position without waiting.
+    """
+    host, _, rest = member.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, owned by another user
+        return False
+    return False
+
+
 class LocalConsumer:
     """One member of a consumer group on the local bus."""
 
     def __init__(self, path: Path, group: str, topics: list[str], lease_s: float) -> None:
         self.path, self.group, self.topics, self.lease_s = path, group, topics, lease_s
-        self.member = uuid.uuid4().hex
+        self.member = _member_id()
         self._conn: sqlite3.Connection | None = None
         self._owned: set[str] = set()
         self._position: dict[str, int] = {}
@@ -172,7 +198,7 @@ class LocalConsumer:
                 row = db.execute(
                     "SELECT owner, expires FROM group_leases WHERE grp=? AND topic=?", (self.group, topic)
                 ).fetchone()
-                if row is None or row[0] == self.member or row[1] < now:
+                if row is None or row[0] == self.member or row[1] < now or _holder_is_dead(row[0]):
                     db.execute(
                         "INSERT OR REPLACE INTO group_leases(grp, topic, owner, expires) VALUES (?,?,?,?)",
                         (self.group, topic, self.member, now + self.lease_s),
