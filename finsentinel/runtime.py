@@ -13,6 +13,7 @@ from dataclasses import asdict
 from typing import Any
 
 from finsentinel.bus import Bus, make_bus
+from finsentinel.errors import ConfigError
 from finsentinel.schema import Alert
 from finsentinel.settings import Settings
 from finsentinel.worker import StageWorker
@@ -39,6 +40,11 @@ def run_ingest(settings: Settings, once: bool, demo_sources: bool, stop: threadi
     ingest_settings = settings.ingest
     if demo_sources:
         ingest_settings = ingest_settings.model_copy(update={"sources": [*ingest_settings.sources, *bundled()]})
+    if not ingest_settings.sources:
+        raise ConfigError(
+            "no ingest sources: add ingest.sources to the settings file (see finsentinel.example.yaml), "
+            "or pass --demo-sources to read the bundled demo feeds"
+        )
     bus = _bus(settings)
     try:
         worker = IngestWorker(ingest_settings, bus, settings.bus.topics.raw)

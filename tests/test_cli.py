@@ -85,3 +85,9 @@ def test_ingest_demo_sources_once(tmp_path: Path) -> None:
     assert stats["published"] >= 300
     again = run_cli("-c", str(cfg), "ingest", "--once", "--demo-sources", cwd=tmp_path)
     assert again.returncode == 0 and json.loads(again.stdout)["published"] == 0
+
+
+def test_ingest_without_sources_is_one_line(tmp_path: Path) -> None:
+    result = run_cli("ingest", "--once", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("finsentinel: error: no ingest sources") and "Traceback" not in result.stderr

@@ -68,7 +68,7 @@ def test_directory_is_self_describing(tiny_dir: Path) -> None:
 
 
 def test_missing_directory_says_how_to_build(tmp_path: Path) -> None:
-    with pytest.raises(ModelError, match=r"does not exist.*finsentinel demo"):
+    with pytest.raises(ModelError, match=r"does not exist.*finsentinel seed-model"):
         load_model(tmp_path / "nope")
 
 
