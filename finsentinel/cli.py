@@ -7,6 +7,7 @@ Every command loads settings once, configures logging once, and turns a
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import signal
@@ -24,6 +25,10 @@ from finsentinel.settings import Settings, load_settings, render_settings
 log = logging.getLogger(__name__)
 
 Command = Callable[[argparse.Namespace, Settings], int]
+
+# Each stage package adds its own subcommands (and `bench` targets) through ``register(sub, bench_sub)``
+# in its ``cli`` module, which imports nothing heavy at module level.
+PLUGIN_MODULES = ("ingest.cli", "nlp.cli", "training.cli", "alerting.cli")
 
 
 def _stop_on_signals() -> threading.Event:
@@ -128,6 +133,12 @@ def build_parser() -> argparse.ArgumentParser:
         worker.add_argument("--idle-exit", type=float, default=None, metavar="SECONDS",
                             help="exit after this long with nothing to do (default: run until stopped)")
         worker.set_defaults(func=func)
+    bench = sub.add_parser("bench", help="benchmarks; each prints one JSON object")
+    bench_sub = bench.add_subparsers(dest="bench", required=True)
+    for module in PLUGIN_MODULES:
+        register = getattr(importlib.import_module(module), "register", None)
+        if register is not None:
+            register(sub, bench_sub)
     return parser
 
 
