@@ -363,8 +363,9 @@ def train_multitask(
 
 def _reporter(progress: Progress | None) -> Progress:
     def report(message: str) -> None:
-        log.info("%s", message)
-        if progress is not None:
+        if progress is not None:  # the caller decides where progress goes (the CLI logs it)
             progress(message)
+        else:
+            log.info("%s", message)
 
     return report
