@@ -86,3 +86,30 @@ def test_sigkill_classify_then_restart_scores_each_item_once(tmp_path: Path) -> 
     # at-least-once on the bus: the restart may have re-scored the uncommitted tail, never less
     assert bus.end_offsets(["news.scored"])["news.scored"] >= N_ITEMS
     bus.close()
+
+
+@pytest.mark.slow
+def test_sigterm_stops_classify_cleanly_with_its_work_committed(tmp_path: Path) -> None:
+    model_dir = make_tiny_model_dir(tmp_path / "model")
+    bus_path = tmp_path / "bus.sqlite3"
+    cfg = tmp_path / "finsentinel.yaml"
+    cfg.write_text(f"bus:\n  local:\n    path: {bus_path}\nnlp:\n  model_dir: {model_dir}\n  batch_size: 8\n"
+                   "  threads: 1\n", encoding="utf-8")
+    bus = LocalBus(bus_path)
+    for item in raw_items(N_ITEMS):
+        bus.publish("news.raw", item.to_json(), key=item.id.encode())
+    bus.flush()
+    worker = subprocess.Popen(cli(cfg, "classify"), env=env(), cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while bus.end_offsets(["news.scored"])["news.scored"] < 300 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    worker.send_signal(signal.SIGTERM)
+    out, err = worker.communicate(timeout=60)
+    assert worker.returncode == 0, err[-2000:]
+    scored = bus.end_offsets(["news.scored"])["news.scored"]
+    assert 0 < scored < N_ITEMS
+    committed = bus.consumer("finsentinel-classify", ["news.raw"]).committed()["news.raw"]
+    assert committed == scored  # everything published was committed, nothing half-done
+    assert '"consumed": %d' % committed in out
+    bus.close()
