@@ -111,5 +111,5 @@ def test_sigterm_stops_classify_cleanly_with_its_work_committed(tmp_path: Path) 
     assert 0 < scored < N_ITEMS
     committed = bus.consumer("finsentinel-classify", ["news.raw"]).committed()["news.raw"]
     assert committed == scored  # everything published was committed, nothing half-done
-    assert '"consumed": %d' % committed in out
+    assert f'"consumed": {committed}' in out
     bus.close()
