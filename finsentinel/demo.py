@@ -118,8 +118,9 @@ def run_demo(settings: Settings, workspace: Path, progress: Callable[[str], None
         finally:
             ingest_bus.close()
             ingest_done.set()
+            for stage in (classify, indexer):
+                stage.join()  # they drain what was published, then stop
         for stage in (classify, indexer):
-            stage.join()
             if stage.error is not None:
                 raise stage.error
         timings["pipeline_s"] = round(time.perf_counter() - t0, 1)
