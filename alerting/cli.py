@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
+
+from finsentinel.settings import Settings
 
 
 def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction) -> None:
@@ -11,3 +16,42 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     Each command sets ``func=(args, settings) -> int`` with ``set_defaults``; heavy imports go
     inside the command function so that ``finsentinel --help`` stays fast.
     """
+    detect = sub.add_parser(
+        "detect", help="run the spike detector on a count series (NAB format: timestamp,value)",
+        description="Run the count-series detector (settings alerting.detect.series) on a CSV with the "
+        "header 'timestamp,value' and print the timestamps of the buckets where an episode starts.",
+    )
+    detect.add_argument("--series", required=True, type=Path, metavar="FILE.csv", help="NAB-format count series")
+    detect.add_argument("--json", action="store_true", help='print {"alerts": [timestamp, ...]} as one JSON object')
+    detect.set_defaults(func=cmd_detect_series)
+
+    index = bench.add_parser("index", help="bulk upsert throughput of the configured index backend")
+    index.add_argument("--json", action="store_true", help="print one JSON object (the default output too)")
+    index.add_argument("--docs", type=int, default=20_000, help="documents to write (default 20000)")
+    index.add_argument("--batch", type=int, default=500, help="documents per upsert, as the index worker (500)")
+    index.add_argument("--path", type=Path, default=None,
+                       help="sqlite file to write (default: a temporary file, removed afterwards)")
+    index.set_defaults(func=cmd_bench_index)
+
+
+def cmd_detect_series(args: argparse.Namespace, settings: Settings) -> int:
+    """``finsentinel detect --series FILE.csv [--json]``."""
+    from alerting.detect.series import detect_series, read_nab_csv
+
+    texts, times, values = read_nab_csv(args.series)
+    as_written = dict(zip(times, texts, strict=True))
+    alerts = [as_written[t] for t in detect_series(times, values, settings.alerting.detect.series)]
+    if args.json:
+        sys.stdout.write(json.dumps({"alerts": alerts}) + "\n")
+    else:
+        sys.stdout.write("".join(f"{t}\n" for t in alerts))
+    return 0
+
+
+def cmd_bench_index(args: argparse.Namespace, settings: Settings) -> int:
+    """``finsentinel bench index [--json]``: one JSON object with ``docs_per_s``."""
+    from alerting.bench import bench_index
+
+    result = bench_index(settings.alerting.index, docs=args.docs, batch=args.batch, path=args.path)
+    sys.stdout.write(json.dumps(result) + "\n")
+    return 0

@@ -3,7 +3,8 @@
 The index handler is a :data:`finsentinel.worker.BatchHandler`: it decodes a batch, writes
 every valid item in one upsert and only then returns, so the worker commits the consumed
 offsets after the write. A record that is not a valid ScoredItem goes to the dead-letter
-topic with the reason; an index failure raises, and the worker retries the batch.
+topic with the reason, and so does an item the index refuses for good (:class:`BulkItemsError`);
+any other index failure raises, and the worker retries the batch.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from alerting.detect import detect
-from alerting.index.base import Index
+from alerting.detect import detect_items
+from alerting.index.base import BulkItemsError, Index
 from finsentinel.bus.base import Record
 from finsentinel.errors import SchemaError
 from finsentinel.metrics import ALERTS
@@ -30,26 +31,44 @@ def make_index_handler(index: Index) -> BatchHandler:
 
     def handle(records: Sequence[Record]) -> list[Outcome]:
         outcomes: list[Outcome] = []
-        items: list[ScoredItem] = []
+        items: list[ScoredItem | None] = []
         for record in records:
             try:
                 items.append(ScoredItem.from_json(record.value))
             except SchemaError as exc:
+                items.append(None)
                 outcomes.append(Outcome.failed(str(exc)))
                 continue
             outcomes.append(Outcome())
-        if items:
-            written = index.upsert(items)
-            log.debug("indexed %d items (%d records)", written, len(records))
+        valid = [i for i in items if i is not None]
+        if not valid:
+            return outcomes
+        try:
+            written = index.upsert(valid)
+        except BulkItemsError as exc:  # the rest is written; dead-letter exactly the refused items
+            log.warning("index refused %d items; they go to the dead-letter topic", len(exc.failed))
+            return [
+                Outcome.failed(f"index refused the item: {exc.failed[item.id]}")
+                if item is not None and item.id in exc.failed else outcome
+                for item, outcome in zip(items, outcomes, strict=True)
+            ]
+        log.debug("indexed %d items (%d records)", written, len(records))
         return outcomes
 
     return handle
 
 
 def history_span(settings: DetectSettings) -> timedelta:
-    """How much history before a detection window the baseline needs (warm-up, three half-lives)."""
+    """How much history before a detection window the baseline needs.
+
+    The warm-up and three half-lives of the level; with seasonality, also the history the
+    hour-of-week profile waits for plus a week to learn it.
+    """
     buckets = max(settings.warmup_buckets, math.ceil(3 * settings.halflife_buckets)) + settings.window_buckets
-    return timedelta(minutes=settings.bucket_minutes * buckets)
+    span = timedelta(minutes=settings.bucket_minutes * buckets)
+    if settings.seasonality:
+        span = max(span, timedelta(days=settings.weekly_after_days + 7))
+    return span
 
 
 def run_detection(
@@ -62,11 +81,15 @@ def run_detection(
     """
     since = start - history_span(settings) if start is not None else None
     items = index.query(start=since, end=end, limit=None)
-    alerts = [a for a in detect(items, settings) if start is None or a.end > start]
+    result = detect_items(items, settings)
+    alerts = [a for a in result.alerts if start is None or a.end > start]
+    if result.late:
+        log.info("%d items arrived after their bucket was judged (late); indexed but not counted", result.late)
     known = {a.id for a in index.alerts(start=start, end=end, limit=None)}
     index.upsert_alerts(alerts)
     new = [a for a in alerts if a.id not in known]
     for alert in new:
         ALERTS.labels(alert.scope).inc()  # counted once: a re-run updates known episodes
-    log.info("detection over %d items: %d alerts, %d new", len(items), len(alerts), len(new))
+    log.info("detection over %d items: %d alerts, %d new; %d items in buckets still open",
+             len(items), len(alerts), len(new), result.open_items)
     return alerts

@@ -9,11 +9,19 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from alerting.detect import bucket_index, bucket_start, detect, detect_counts, detect_series
+from alerting.detect import (
+    Detection,
+    bucket_index,
+    bucket_start,
+    detect,
+    detect_counts,
+    detect_items,
+    detect_series,
+)
 from alerting.index.base import BucketCount, Scope
 from finsentinel.errors import ConfigError, SchemaError
 from finsentinel.schema import Alert, ScoredItem, Sentiment, alert_id
-from finsentinel.settings import DetectSettings
+from finsentinel.settings import DetectSettings, SeriesSettings
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -177,8 +185,18 @@ def test_buckets_within_cooldown_merge_into_one_episode_and_escalate() -> None:
     alert = alerts[0]
     assert alert.start == BURST_START and alert.end == BURST_START + 4 * HOUR
     assert alert.observed >= 22
-    assert alert.severity == "high" and alert.status == "escalated"
+    assert alert.severity == "high" and alert.status == "resolved"  # the data run on past the cooldown
     assert alert.p_value < settings.high_p_value
+    # As a live run saw it: opened as a warning, escalated while the episode ran, one id throughout.
+    def live(hours: float) -> Alert:
+        seen = [i for i in items if i.published_at < BURST_START + timedelta(hours=hours)]
+        (found,) = [a for a in detect(seen, settings) if a.scope == "entity"]
+        return found
+
+    first, running = live(3.5), live(6.5)
+    assert (first.severity, first.status, first.end) == ("warning", "open", BURST_START + HOUR)
+    assert (running.severity, running.status, running.end) == ("high", "escalated", alert.end)
+    assert first.id == running.id == alert.id
 
 
 def test_gap_longer_than_cooldown_starts_a_new_alert() -> None:
@@ -186,7 +204,7 @@ def test_gap_longer_than_cooldown_starts_a_new_alert() -> None:
     items = traffic(1) + burst("aurora-motors", BURST_START, (7, 0, 0, 0, 7), first_id=100_000)
     alerts = [a for a in detect(items, settings) if a.scope == "entity"]
     assert [a.start for a in alerts] == [BURST_START, BURST_START + 4 * HOUR]
-    assert all(a.status == "open" for a in alerts)
+    assert [a.status for a in alerts] == ["resolved", "resolved"]
     assert len({a.id for a in alerts}) == 2
 
 
@@ -201,7 +219,7 @@ def test_headlines_are_the_most_negative_first_and_sources_listed() -> None:
 
 def test_rerun_with_more_data_keeps_the_episode_id() -> None:
     items = burst_scenario(1)
-    early = detect([i for i in items if i.published_at < BURST_START + 2 * HOUR], SETTINGS)
+    early = detect([i for i in items if i.published_at < BURST_START + 5 * HOUR], SETTINGS)  # lateness: 2 h
     late = detect(items, SETTINGS)
     assert [a.id for a in early] == [a.id for a in late]
     assert late[0].end > early[0].end
@@ -238,23 +256,28 @@ def test_detect_counts_rejects_misaligned_buckets() -> None:
 def test_empty_input() -> None:
     assert detect([], SETTINGS) == []
     assert detect_counts({}, SETTINGS) == []
-    assert detect_series([], [], SETTINGS) == []
+    assert detect_series([], [], SeriesSettings()) == []
+
+
+SERIES = SeriesSettings(warmup_buckets=24, cooldown_buckets=6)
 
 
 def test_detect_series_flags_a_spike_and_not_noise() -> None:
     rng = random.Random(3)
     times = [T0 + i * HOUR for i in range(200)]
-    values = [float(rng.choice((1, 2, 2, 3, 3, 4))) for _ in times]
-    assert detect_series(times, values, SETTINGS) == []
+    values = [float(max(0, round(rng.gauss(20, 4.5)))) for _ in times]
+    assert detect_series(times, values, SERIES) == []
     spiked = list(values)
-    spiked[150:153] = [25.0, 30.0, 28.0]
-    found = detect_series(list(reversed(times)), list(reversed(spiked)), SETTINGS)  # order does not matter
+    spiked[150:153] = [150.0, 180.0, 160.0]
+    found = detect_series(list(reversed(times)), list(reversed(spiked)), SERIES)  # order does not matter
     assert found == [times[150]]
 
 
-def test_detect_series_rejects_mismatched_lengths() -> None:
+def test_detect_series_rejects_mismatched_lengths_and_negative_counts() -> None:
     with pytest.raises(SchemaError, match="as many values as timestamps"):
-        detect_series([T0], [1.0, 2.0], SETTINGS)
+        detect_series([T0], [1.0, 2.0], SERIES)
+    with pytest.raises(SchemaError, match="counts >= 0"):
+        detect_series([T0], [-1.0], SERIES)
 
 
 def test_a_stray_negative_before_a_burst_does_not_start_the_alert() -> None:
@@ -264,3 +287,111 @@ def test_a_stray_negative_before_a_burst_does_not_start_the_alert() -> None:
     items += burst("aurora-motors", BURST_START, (9,), first_id=100_000)
     alerts = [a for a in detect(items, SETTINGS) if a.scope == "entity"]
     assert [(a.entity, a.start, a.observed) for a in alerts] == [("aurora-motors", BURST_START, 9)]
+
+
+def arrive(items: Sequence[ScoredItem], delay: timedelta) -> list[ScoredItem]:
+    """The items fetched ``delay`` after they were published."""
+    return [i.model_copy(update={"fetched_at": i.published_at + delay}) for i in items]
+
+
+def test_live_runs_after_every_batch_agree_with_one_backfill() -> None:
+    rng = random.Random(11)
+    items = burst_scenario(3)
+    # Items come in polls every 20 minutes; a fifth of them from slow sources, up to 90 minutes late.
+    fetched = [i.model_copy(update={"fetched_at": i.published_at + timedelta(minutes=rng.choice((1, 2, 5, 90)))})
+               for i in items]
+    backfill = detect(fetched, SETTINGS)
+    assert [a.entity for a in backfill] == ["aurora-motors"]
+    seen: dict[str, Alert] = {}
+    polls = sorted({i.fetched_at.replace(minute=i.fetched_at.minute // 20 * 20, second=0) for i in fetched})
+    for poll in polls:
+        arrived = [i for i in fetched if i.fetched_at < poll + timedelta(minutes=20)]
+        for alert in detect(arrived, SETTINGS):
+            seen[alert.id] = alert
+    assert list(seen.values()) == backfill  # no alert a live run raised was retracted or differs
+
+
+def test_items_arriving_after_their_bucket_closed_are_late_and_not_counted() -> None:
+    quiet = traffic(1)
+    # The burst is reported only four hours after it happened, after later news was already in.
+    delayed = arrive(burst("aurora-motors", BURST_START, (5, 5, 4, 4), first_id=100_000), timedelta(hours=8))
+    result = detect_items(quiet + delayed, SETTINGS)
+    assert result.alerts == [] and result.late == len(delayed)
+    on_time = detect_items(quiet + arrive(delayed, timedelta(minutes=1)), SETTINGS)
+    assert on_time.late == 0 and [a.entity for a in on_time.alerts] == ["aurora-motors"]
+
+
+def test_buckets_the_watermark_has_not_closed_are_not_judged_yet() -> None:
+    items = burst_scenario(1)
+    cut = BURST_START + 2 * HOUR
+    partial = detect_items([i for i in items if i.published_at < cut], SETTINGS)
+    assert partial.alerts == [] and partial.open_items > 0  # the burst's buckets are still open
+    assert detect_items([], SETTINGS) == Detection([], 0, 0)
+
+
+def test_syndicated_copies_count_when_settings_say_so() -> None:
+    few = traffic(1) + burst("aurora-motors", BURST_START, (3,), 100_000, copies=40)
+    assert detect(few, SETTINGS) == []
+    counted = detect(few, SETTINGS.model_copy(update={"count_copies": True}))
+    assert [(a.entity, a.observed) for a in counted if a.scope == "entity"] == [("aurora-motors", 120)]
+
+
+def daily_traffic(days: int, seed: int) -> list[ScoredItem]:
+    """A company whose news comes in office hours (8-18 UTC: ~4 items an hour), rarely at night."""
+    rng = random.Random(seed)
+    items: list[ScoredItem] = []
+    for hour in range(days * 24):
+        busy = 8 <= hour % 24 < 18
+        for _ in range(rng.choice((3, 4, 5) if busy else (0, 0, 0, 1))):
+            when = T0 + hour * HOUR + timedelta(seconds=rng.randrange(3600))
+            sentiment: Sentiment = "negative" if rng.random() < 0.15 else "neutral"
+            items.append(make_item(len(items), when, sentiment, ("aurora-motors",)))
+    return items
+
+
+def test_hourly_seasonality_is_learned_once_enough_history_exists() -> None:
+    from alerting.detect.lifecycle import Cell
+    from alerting.detect.sentiment import seasonal_factors
+
+    cells: dict[int, Cell] = {}
+    for item in daily_traffic(21, seed=5):
+        cells.setdefault(bucket_index(item.published_at, 60), Cell()).total += 1
+    first, last = min(cells), max(cells)
+    factors = seasonal_factors(cells, first, last, SETTINGS)
+    hour = {b: bucket_start(b, 60).hour for b in range(first, last + 1)}
+    assert all(f == 1.0 for b, f in zip(range(first, first + 72), factors, strict=False))  # < 3 days: flat
+    late = [(hour[b], f) for b, f in zip(range(first, last + 1), factors, strict=True) if b >= first + 15 * 24]
+    busy = [f for h, f in late if 9 <= h < 17]
+    night = [f for h, f in late if h < 6]
+    assert sum(busy) / len(busy) > 1.5 and sum(night) / len(night) < 0.6
+    flat = seasonal_factors(cells, first, last, SETTINGS.model_copy(update={"seasonality": False}))
+    assert set(flat) == {1.0}
+
+
+def test_a_night_burst_is_judged_against_what_the_night_expects() -> None:
+    items = daily_traffic(21, seed=5)
+    night = T0 + timedelta(days=18, hours=2)
+    items += burst("aurora-motors", night, (4, 3), first_id=500_000)
+    seasonal = [a for a in detect(items, SETTINGS) if a.start >= night - HOUR]
+    flat = [a for a in detect(items, SETTINGS.model_copy(update={"seasonality": False})) if a.start >= night - HOUR]
+    assert [a.entity for a in seasonal if a.scope == "entity"] == ["aurora-motors"]
+    assert abs(seasonal[0].start - night) <= HOUR
+    company = [a for a in flat if a.scope == "entity"]
+    assert not company or company[0].expected > seasonal[0].expected
+
+
+def test_one_fetch_of_many_feeds_is_one_arrival_not_late_items() -> None:
+    """A backfill reads feed after feed within seconds: no item is late because of feed order."""
+    from alerting.detect.watermark import split_late
+
+    fetched = T0 + 72 * HOUR
+    feed_a = [make_item(i, T0 + i * HOUR, "neutral") for i in range(48)]
+    feed_b = [make_item(100 + i, T0 + i * HOUR + timedelta(minutes=30), "negative") for i in range(48)]
+    items = [i.model_copy(update={"fetched_at": fetched + timedelta(milliseconds=n)})
+             for n, i in enumerate(feed_a + feed_b)]
+    marked = split_late(items, 60, timedelta(hours=2))
+    assert marked.late == [] and len(marked.on_time) == 96
+    # feed B fetched a day after feed A is late where feed A's newest item (hour 47) had already
+    # closed its bucket: hours 0-44 (bucket end + 2 h lateness <= hour 47), not 45-47
+    later = [i.model_copy(update={"fetched_at": fetched + timedelta(days=1)}) for i in feed_b]
+    assert len(split_late(items[:48] + later, 60, timedelta(hours=2)).late) == 45

@@ -11,7 +11,7 @@ import pytest
 
 from alerting.index import make_index
 from alerting.index.sqlite import SqliteIndex, from_us, to_us
-from finsentinel.errors import ConfigError, IndexStoreError
+from finsentinel.errors import IndexStoreError
 from finsentinel.settings import IndexSettings
 from tests.contract.index import T0, IndexContract, make_alert, scored
 
@@ -32,11 +32,6 @@ def test_make_index_builds_sqlite_without_touching_the_disk(tmp_path: Path) -> N
     index.ensure()
     assert path.exists()
     index.close()
-
-
-def test_make_index_elasticsearch_is_not_available_yet() -> None:
-    with pytest.raises(ConfigError, match="not available yet"):
-        make_index(IndexSettings(backend="elasticsearch"))
 
 
 def test_items_persist_across_instances_in_wal_mode(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from alerting.detect import detect
+from alerting.index.base import BulkItemsError
 from alerting.index.sqlite import SqliteIndex
 from alerting.stage import history_span, make_index_handler, run_detection
 from finsentinel.bus.base import Record, dlq_topic
@@ -66,6 +67,29 @@ def test_handler_raises_when_the_index_fails_so_the_batch_is_retried(tmp_path: P
         handler([record(0, scored(1).to_json())])
 
 
+class RefusingIndex(SqliteIndex):
+    """Writes every item except those whose title says "refuse", which it reports per item."""
+
+    def upsert(self, items: Sequence[ScoredItem]) -> int:
+        refused = {i.id: "mapper_parsing_exception: bad field" for i in items if "refuse" in i.title}
+        written = super().upsert([i for i in items if i.id not in refused])
+        if refused:
+            raise BulkItemsError(f"refused {len(refused)}", refused, written)
+        return written
+
+
+def test_items_the_index_refuses_for_good_are_dead_lettered_and_the_rest_kept(tmp_path: Path) -> None:
+    index = RefusingIndex(tmp_path / "index.sqlite3")
+    handler = make_index_handler(index)
+    outcomes = handler([record(0, scored(1).to_json()), record(1, scored(2, "refuse me").to_json()),
+                        record(2, b"junk"), record(3, scored(2, "refuse me").to_json())])
+    assert [o.error for o in outcomes][0] is None
+    assert outcomes[1].error == outcomes[3].error == "index refused the item: mapper_parsing_exception: bad field"
+    assert "not a valid ScoredItem" in (outcomes[2].error or "")
+    assert index.count() == 1
+    index.close()
+
+
 def test_worker_indexes_from_the_bus_and_dead_letters_bad_records(tmp_path: Path) -> None:
     bus = LocalBus(tmp_path / "bus.sqlite3")
     index = SqliteIndex(tmp_path / "index.sqlite3")
@@ -111,3 +135,6 @@ def test_history_span_covers_warm_up_and_half_lives() -> None:
     span = history_span(SETTINGS)
     assert span >= timedelta(minutes=SETTINGS.bucket_minutes * SETTINGS.warmup_buckets)
     assert span >= timedelta(minutes=SETTINGS.bucket_minutes * 3 * SETTINGS.halflife_buckets)
+    assert span >= timedelta(days=SETTINGS.weekly_after_days)  # the seasonal profiles' history
+    flat = history_span(SETTINGS.model_copy(update={"seasonality": False}))
+    assert flat == timedelta(minutes=60 * (3 * 24 + 3))

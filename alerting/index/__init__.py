@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from alerting.index.base import BucketCount, Index, Scope
+from alerting.index.base import BucketCount, BulkItemsError, Index, Scope
 from finsentinel.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -18,11 +18,10 @@ def make_index(settings: IndexSettings) -> Index:
 
         return SqliteIndex(settings.path, search_chars=settings.search_chars)
     if settings.backend == "elasticsearch":
-        raise ConfigError(
-            "alerting.index.backend: 'elasticsearch' is not available yet (it comes with the alerting "
-            "issue); set alerting.index.backend to 'sqlite'"
-        )
+        from alerting.index.elastic import ElasticIndex
+
+        return ElasticIndex(settings)
     raise ConfigError(f"alerting.index.backend: expected 'sqlite' or 'elasticsearch', got {settings.backend!r}")
 
 
-__all__ = ["BucketCount", "Index", "Scope", "make_index"]
+__all__ = ["BucketCount", "BulkItemsError", "Index", "Scope", "make_index"]

@@ -8,7 +8,11 @@ Semantics every backend honours (checked by ``tests/contract/index.py``):
 * ``query`` returns newest first (ties broken by id);
 * ``bucket_counts`` aligns buckets to the UNIX epoch, as :mod:`alerting.detect` does, and
   omits buckets that hold no items;
-* alerts are upserted by :attr:`Alert.id`, so re-running detection updates an episode.
+* alerts are upserted by :attr:`Alert.id`, so re-running detection updates an episode;
+* a write either succeeds for the whole batch, or raises :class:`IndexStoreError` (nothing or
+  part of it written; the caller retries the batch, which is idempotent), or, for a backend
+  that judges items one by one, raises :class:`BulkItemsError` naming the items it refused for
+  good (the rest are written; the caller dead-letters the refused ones).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol, runtime_checkable
 
+from finsentinel.errors import IndexStoreError
 from finsentinel.schema import Alert, ScoredItem, Sentiment
 
 Scope = Literal["entity", "topic", "overall"]
@@ -33,6 +38,17 @@ class BucketCount:
     """Company id (scope ``entity``), topic name (``topic``) or None (``overall``)."""
     total: int
     negative: int
+
+
+class BulkItemsError(IndexStoreError):
+    """Some items of a bulk write were refused for good (e.g. a mapping error); the others were written."""
+
+    def __init__(self, message: str, failed: dict[str, str], written: int) -> None:
+        super().__init__(message)
+        self.failed = failed
+        """Item id -> why the backend refused it."""
+        self.written = written
+        """How many items of the batch were written."""
 
 
 @runtime_checkable

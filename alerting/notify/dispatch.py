@@ -1,0 +1,161 @@
+"""Fan alerts out to every sink: one thread and queue per sink, retries with backoff, no blocking.
+
+:meth:`Notifier.notify` compares each alert with the version it saw last and queues the new
+and changed ones; it returns at once. Each sink's own thread delivers its queue in order,
+retrying a failed delivery ``retries`` times with exponential backoff (``backoff_s``, doubling,
+at most ``max_backoff_s``), then logs the failure and moves on. A slow or broken sink therefore
+delays only itself; if its queue fills up, new alerts for it are dropped and counted (and
+logged), never blocking the detector or the other sinks.
+
+Machine sinks (topic, index) receive every change; human sinks (log, webhook, e-mail) only the
+moments that matter: a new alert, a rise in severity or status (escalated), and its resolution,
+from ``min_severity`` up.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from alerting.notify.base import Sink
+from finsentinel.schema import Alert
+
+log = logging.getLogger(__name__)
+
+_RANK = {"warning": 0, "high": 1, "critical": 2}
+_STOP = None
+
+
+@dataclass
+class SinkStats:
+    """Deliveries of one sink."""
+
+    sent: int = 0
+    failed: int = 0
+    retries: int = 0
+    dropped: int = 0
+
+
+def is_transition(alert: Alert, previous: Alert | None) -> bool:
+    """A new alert, a change of severity, or a change of status (escalated, resolved)."""
+    return previous is None or (previous.severity, previous.status) != (alert.severity, alert.status)
+
+
+def _changed(alert: Alert, previous: Alert | None) -> bool:
+    if previous is None:
+        return True
+    return previous.model_dump(exclude={"created_at"}) != alert.model_dump(exclude={"created_at"})
+
+
+class _Worker(threading.Thread):
+    """Delivers one sink's queue, retrying with backoff."""
+
+    def __init__(self, sink: Sink, retries: int, backoff_s: float, max_backoff_s: float, size: int) -> None:
+        super().__init__(name=f"notify-{sink.name}", daemon=True)
+        self.sink, self.retries = sink, retries
+        self.backoff_s, self.max_backoff_s = backoff_s, max_backoff_s
+        self.queue: queue.Queue[Alert | None] = queue.Queue(maxsize=size)
+        self.stats = SinkStats()
+        self.stopping = threading.Event()
+
+    def offer(self, alert: Alert) -> bool:
+        try:
+            self.queue.put_nowait(alert)
+        except queue.Full:
+            self.stats.dropped += 1
+            log.error("sink %s is %d alerts behind; dropped alert %s", self.sink.name, self.queue.qsize(), alert.id)
+            return False
+        return True
+
+    def run(self) -> None:
+        while True:
+            alert = self.queue.get()
+            try:
+                if alert is _STOP:
+                    return
+                self._deliver(alert)
+            finally:
+                self.queue.task_done()
+
+    def _deliver(self, alert: Alert) -> None:
+        delay = self.backoff_s
+        for attempt in range(self.retries + 1):
+            try:
+                self.sink.send(alert)
+            except Exception as exc:  # noqa: BLE001 - any failure of a sink is retried, then logged
+                if attempt == self.retries or self.stopping.is_set():
+                    self.stats.failed += 1
+                    log.error("sink %s failed to deliver alert %s after %d attempts: %s",
+                              self.sink.name, alert.id, attempt + 1, exc)
+                    return
+                self.stats.retries += 1
+                log.warning("sink %s: attempt %d for alert %s failed (%s); retrying in %.1fs",
+                            self.sink.name, attempt + 1, alert.id, exc, delay)
+                if self.stopping.wait(delay):
+                    delay = 0.0  # closing: one last immediate try
+                delay = min(delay * 2, self.max_backoff_s)
+            else:
+                self.stats.sent += 1
+                return
+
+
+class Notifier:
+    """Sends new and changed alerts to every sink without letting one sink hold up another."""
+
+    def __init__(self, sinks: Sequence[Sink], retries: int = 3, backoff_s: float = 1.0, max_backoff_s: float = 30.0,
+                 queue_size: int = 1000, min_severity: str = "warning", known: Sequence[Alert] = ()) -> None:
+        self.min_rank = _RANK[min_severity]
+        self.known: dict[str, Alert] = {a.id: a for a in known}
+        self._workers = [_Worker(s, retries, backoff_s, max_backoff_s, queue_size) for s in sinks]
+        for worker in self._workers:
+            worker.start()
+
+    @property
+    def stats(self) -> dict[str, SinkStats]:
+        """Per sink name: sent, failed, retried, dropped."""
+        return {w.sink.name: w.stats for w in self._workers}
+
+    def notify(self, alerts: Sequence[Alert]) -> int:
+        """Queue the alerts that are new or changed since last seen; return how many were."""
+        changed = 0
+        for alert in alerts:
+            previous = self.known.get(alert.id)
+            if not _changed(alert, previous):
+                continue
+            changed += 1
+            transition = is_transition(alert, previous) and _RANK[alert.severity] >= self.min_rank
+            for worker in self._workers:
+                if transition or not worker.sink.transitions_only:
+                    worker.offer(alert)
+            self.known[alert.id] = alert
+        return changed
+
+    def flush(self, timeout_s: float = 30.0) -> bool:
+        """Wait until every queue is delivered (or given up on); False if ``timeout_s`` passed first."""
+        done = threading.Event()
+
+        def wait_all() -> None:
+            for worker in self._workers:
+                worker.queue.join()
+            done.set()
+
+        threading.Thread(target=wait_all, name="notify-flush", daemon=True).start()
+        return done.wait(timeout_s)
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Deliver what is queued (retries cut short), stop the threads, close the sinks."""
+        for worker in self._workers:
+            worker.stopping.set()
+            try:
+                worker.queue.put(_STOP, timeout=timeout_s)
+            except queue.Full:
+                log.error("sink %s did not drain in %.0fs; %d alerts undelivered",
+                          worker.sink.name, timeout_s, worker.queue.qsize())
+        for worker in self._workers:
+            worker.join(timeout_s)
+            if worker.is_alive():
+                log.error("sink %s is still busy after %.0fs; leaving it", worker.sink.name, timeout_s)
+            worker.sink.close()

@@ -1,0 +1,50 @@
+"""``finsentinel bench index``: the generated documents and the one-JSON-object output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from alerting.bench import news_items
+from finsentinel.cli import main
+
+
+def test_bench_documents_are_news_sized_bilingual_and_reproducible() -> None:
+    items = news_items(200)
+    assert items == news_items(200)
+    assert len({i.id for i in items}) == 200
+    assert {i.lang for i in items} == {"en", "zh"}
+    sizes = [len(i.title) + len(i.body) for i in items]
+    assert min(sizes) >= 300 and 1000 <= sum(sizes) / len(sizes) <= 2500
+    assert all(1 <= len(i.entities) <= 3 for i in items)
+
+
+def test_bench_index_prints_one_json_object(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench", "index", "--json", "--docs", "600", "--batch", "250"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["backend"] == "sqlite" and result["docs"] == 600 and result["stored"] == 600
+    assert result["docs_per_s"] > 0 and result["batch"] == 250
+    assert list(tmp_path.iterdir()) == []  # the temporary index is removed
+
+
+def test_detect_without_json_prints_one_timestamp_per_line(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    rows = ["timestamp,value"] + [f"2015-03-01 {h:02d}:{m:02d}:00,{20 + (h * 7 + m) % 5}"
+                                  for h in range(24) for m in range(0, 60, 5)]
+    rows[-10] = rows[-10].rsplit(",", 1)[0] + ",900"
+    series = tmp_path / "series.csv"
+    series.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    (tmp_path / "finsentinel.yaml").write_text("alerting:\n  detect:\n    series:\n      warmup_buckets: 24\n")
+    assert main(["detect", "--series", str(series)]) == 0
+    assert capsys.readouterr().out == rows[-10].split(",")[0] + "\n"
+    series.write_text("time,count\n1,2\n", encoding="utf-8")
+    assert main(["detect", "--series", str(series)]) == 2
+    assert "expected a NAB series with the header 'timestamp,value'" in capsys.readouterr().err
+    series.write_text("timestamp,value\n2015-03-01,x\n", encoding="utf-8")
+    assert main(["detect", "--series", str(series)]) == 2
+    assert "series.csv:2: expected 'YYYY-MM-DD HH:MM:SS,number'" in capsys.readouterr().err
