@@ -1,5 +1,9 @@
-"""Ingest: read news feeds (RSS/Atom XML, JSON API responses), normalise, dedup, publish RawItems.
+"""Ingest: collect news and social posts, normalise, deduplicate, publish RawItems.
 
-Pure logic lives in :mod:`ingest.parse` and :mod:`ingest.normalize`; :mod:`ingest.dedup` holds the
-persistent exact-duplicate memory and per-file checkpoints; :mod:`ingest.worker` is the thin loop.
+Sources (:mod:`ingest.sources`: RSS/Atom over HTTP, JSON APIs with presets, file replay) fetch;
+pure parsing lives in :mod:`ingest.parse`, :mod:`ingest.mappings` and :mod:`ingest.normalize`;
+:mod:`ingest.fingerprint` and :mod:`ingest.neardup` find syndicated copies; :mod:`ingest.dedup` is
+the persistent state; :mod:`ingest.pipeline` dedups, publishes and records a batch;
+:mod:`ingest.worker` runs sources once or on the schedule of :mod:`ingest.schedule`, tracking
+their health (:mod:`ingest.health`).
 """

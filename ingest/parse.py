@@ -1,35 +1,46 @@
-"""Pure parsers: feed bytes in, :class:`RawItem` or :class:`Skipped` out, one per entry.
+"""Pure parsers: feed bytes or rows in, :class:`RawItem` or :class:`Skipped` out, one per entry.
 
 RSS/Atom is read with ``feedparser`` (tolerant of the broken XML real feeds serve); JSON API
-responses are read through a small declarative :class:`JsonMapping` (where the item list is,
-which field is the title, body, URL, time and id). Nothing here does I/O: the worker reads
-the bytes and passes ``fetched_at`` in.
+responses, JSONL lines and CSV rows are read through a declarative :class:`JsonMapping`
+(:mod:`ingest.mappings`). Nothing here does I/O: sources read the bytes and pass ``fetched_at``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
+from urllib.parse import urljoin
 
 import feedparser
 
-from finsentinel.errors import ConfigError
 from finsentinel.schema import RawItem, content_id
+from ingest.mappings import NEWSAPI, SOCIAL, JsonMapping, fill_template, get_path, mapping_for
 from ingest.normalize import cap_body, clean_text, detect_lang, entity_hints, html_to_text, parse_time
 
 log = logging.getLogger(__name__)
 
+__all__ = [
+    "NEWSAPI", "SOCIAL", "DOCUMENT_REASONS", "Entry", "JsonMapping", "Options", "Skipped", "mapping_for",
+    "parse_json_api", "parse_json_doc", "parse_rows", "parse_rss", "to_item",
+]
+
 EXCERPT_CHARS = 200
 DEFAULT_MAX_BODY = 20000
+# Reasons that concern a whole document rather than one entry: for a live source, a failed fetch.
+DOCUMENT_REASONS = frozenset({"empty", "bad_xml", "not_a_feed", "bad_json", "api_error", "bad_shape"})
+_LANG_NAMES = {"en": "en", "eng": "en", "english": "en", "zh": "zh", "zho": "zh", "chi": "zh", "chinese": "zh",
+               "zh-cn": "zh", "zh-tw": "zh", "zh-hk": "zh", "zh-hans": "zh", "zh-hant": "zh"}
+_BARE_TICKER = re.compile(r"^[A-Z]{1,6}(?:\.[A-Z]{1,2})?$")
 
 
 @dataclass(frozen=True, slots=True)
 class Skipped:
-    """An entry (or a whole file) that could not become an item, with a short reason code."""
+    """An entry (or a whole document) that could not become an item, with a short reason code."""
 
     source: str
     reason: str
@@ -45,59 +56,20 @@ class Entry:
     url: object = None
     published: object = None
     native_id: object = None
+    hints: tuple[str, ...] = ()
+    lang: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class JsonMapping:
-    """Where the fields of a JSON API response are; each field is a dotted path ("source.name").
+class Options:
+    """How entries become items: the source's zone and language, the time of the fetch, the caps."""
 
-    ``items`` is the path of the list of entries ("" for a top-level list). With ``status``
-    set, a response whose value there differs from ``status_ok`` is an API error, not items.
-    """
-
-    items: str
-    title: str
-    time: str
-    body: str | None = None
-    url: str | None = None
-    id: str | None = None
-    status: str | None = None
-    status_ok: str = "ok"
-    removed_title: str | None = None
-
-    @classmethod
-    def from_dict(cls, fields: Mapping[Any, str]) -> JsonMapping:
-        """Build from a settings mapping such as ``{"items": "data", "title": "text", "time": "ts"}``."""
-        allowed = set(cls.__dataclass_fields__)
-        unknown = sorted(set(fields) - allowed)
-        missing = sorted({"items", "title", "time"} - set(fields))
-        if unknown or missing:
-            raise ConfigError(
-                f"JSON field mapping: unknown keys {unknown}, missing keys {missing}; "
-                f"expected keys among {sorted(allowed)} with items, title and time required"
-            )
-        return cls(**fields)
-
-
-# NewsAPI-style responses: {"status": "ok", "articles": [{title, description, url, publishedAt, ...}]}.
-NEWSAPI = JsonMapping(
-    items="articles", title="title", body="description", url="url", time="publishedAt",
-    status="status", removed_title="[Removed]",
-)
-# Social-post lists: {"data": [{"id", "text", "created_at", "permalink", "author": {...}}], "meta": {...}}.
-SOCIAL = JsonMapping(items="data", title="text", url="permalink", time="created_at", id="id")
-
-MAPPINGS: dict[str, JsonMapping] = {"newsapi": NEWSAPI, "social": SOCIAL}
-
-
-def mapping_for(spec: str | Mapping[Any, str]) -> JsonMapping:
-    """A built-in mapping by name, or one built from an inline field dict."""
-    if isinstance(spec, str):
-        try:
-            return MAPPINGS[spec]
-        except KeyError:
-            raise ConfigError(f"unknown JSON mapping {spec!r}; expected one of {sorted(MAPPINGS)}") from None
-    return JsonMapping.from_dict(spec)
+    source: str
+    default_tz: tzinfo = UTC
+    lang: str = "auto"
+    fetched_at: datetime | None = None
+    max_body_chars: int = DEFAULT_MAX_BODY
+    max_future: timedelta | None = None  # items dated further ahead of fetched_at are skipped
 
 
 def parse_rss(
@@ -108,6 +80,7 @@ def parse_rss(
     lang: str = "auto",
     fetched_at: datetime | None = None,
     max_body_chars: int = DEFAULT_MAX_BODY,
+    max_future: timedelta | None = None,
 ) -> list[RawItem | Skipped]:
     """Items of an RSS 2.0 / Atom / RDF document; a document with no readable entries is one Skipped."""
     if not data.strip():
@@ -118,10 +91,10 @@ def parse_rss(
         return [Skipped(source, "bad_xml", _excerpt(feed.get("bozo_exception", "") or data))]
     if not entries and not feed.get("version"):
         return [Skipped(source, "not_a_feed", _excerpt(data))]  # e.g. an HTML error page
-    if feed.bozo:
+    if feed.bozo and entries:
         log.warning("%s: feed is not well-formed (%s); kept %d entries", source, feed.bozo_exception, len(entries))
-    when = fetched_at or datetime.now(UTC)
-    return [to_item(_rss_entry(e), source, default_tz, lang, when, max_body_chars) for e in entries]
+    opts = Options(source, default_tz, lang, fetched_at or datetime.now(UTC), max_body_chars, max_future)
+    return [to_item(_rss_entry(e), opts) for e in entries]
 
 
 def _rss_entry(entry: Any) -> Entry:
@@ -145,82 +118,118 @@ def parse_json_api(
     lang: str = "auto",
     fetched_at: datetime | None = None,
     max_body_chars: int = DEFAULT_MAX_BODY,
+    max_future: timedelta | None = None,
 ) -> list[RawItem | Skipped]:
     """Items of one JSON API response read through ``mapping``."""
     try:
         doc = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         return [Skipped(source, "bad_json", _excerpt(str(exc)))]
+    opts = Options(source, default_tz, lang, fetched_at or datetime.now(UTC), max_body_chars, max_future)
+    return parse_json_doc(doc, mapping, opts)
+
+
+def parse_json_doc(doc: object, mapping: JsonMapping, opts: Options) -> list[RawItem | Skipped]:
+    """Items of a decoded JSON response: status check, then one result per entry."""
     if mapping.status is not None:
-        status = _get(doc, mapping.status)
-        if status != mapping.status_ok:
-            return [Skipped(source, "api_error", _excerpt(doc))]
-    rows = _get(doc, mapping.items)
+        status = get_path(doc, mapping.status)
+        if status is None or str(status) != mapping.status_ok:
+            return [Skipped(opts.source, "api_error", _excerpt(doc))]
+    rows = get_path(doc, mapping.items)
+    if rows is None and mapping.allow_missing_items and isinstance(doc, dict):
+        return []
     if not isinstance(rows, list):
-        return [Skipped(source, "bad_shape", f"expected a list at {mapping.items or '<root>'!r}, got {_kind(rows)}")]
-    when = fetched_at or datetime.now(UTC)
+        return [Skipped(opts.source, "bad_shape",
+                        f"expected a list at {mapping.items or '<root>'!r}, got {_kind(rows)}")]
+    return parse_rows(rows, mapping, opts)
+
+
+def parse_rows(rows: Iterable[object], mapping: JsonMapping, opts: Options) -> list[RawItem | Skipped]:
+    """One result per row (a JSON object, or a CSV row as a dict) read through ``mapping``."""
     out: list[RawItem | Skipped] = []
     for row in rows:
         if not isinstance(row, dict):
-            out.append(Skipped(source, "bad_entry", _excerpt(row)))
+            out.append(Skipped(opts.source, "bad_entry", _excerpt(row)))
+            continue
+        title = get_path(row, mapping.title)
+        if mapping.removed_title is not None and title == mapping.removed_title:
+            out.append(Skipped(opts.source, "removed", _excerpt(row)))
             continue
         entry = Entry(
-            title=_get(row, mapping.title),
-            body=_get(row, mapping.body) if mapping.body else None,
-            url=_get(row, mapping.url) if mapping.url else None,
-            published=_get(row, mapping.time),
-            native_id=_get(row, mapping.id) if mapping.id else None,
+            title=title,
+            body=get_path(row, mapping.body) if mapping.body else None,
+            url=_url(row, mapping),
+            published=get_path(row, mapping.time),
+            native_id=get_path(row, mapping.id) if mapping.id else None,
+            hints=_hints(get_path(row, mapping.hints)) if mapping.hints else (),
+            lang=_lang(get_path(row, mapping.lang)) if mapping.lang else None,
         )
-        if mapping.removed_title is not None and entry.title == mapping.removed_title:
-            out.append(Skipped(source, "removed", _excerpt(row)))
-            continue
-        out.append(to_item(entry, source, default_tz, lang, when, max_body_chars, raw=row))
+        out.append(to_item(entry, opts, raw=row))
     return out
 
 
-def to_item(
-    entry: Entry,
-    source: str,
-    default_tz: tzinfo,
-    lang: str,
-    fetched_at: datetime,
-    max_body_chars: int,
-    raw: object = None,
-) -> RawItem | Skipped:
+def _url(row: dict[str, Any], mapping: JsonMapping) -> str | None:
+    url = get_path(row, mapping.url) if mapping.url else None
+    if isinstance(url, str) and url.strip():
+        return urljoin(mapping.url_base, url.strip()) if mapping.url_base else url.strip()
+    if mapping.url_template:
+        return fill_template(mapping.url_template, row)
+    return None
+
+
+def _lang(value: object) -> str | None:
+    """A mapped language field as zh/en/other; None when the entry does not say."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return _LANG_NAMES.get(value.strip().lower(), "other")
+
+
+def _hints(value: object) -> tuple[str, ...]:
+    """Ticker hints from a mapped field: "AAPL", "AAPL,MSFT" or a list; bare US tickers become cashtags."""
+    values: Sequence[object] = value if isinstance(value, list) else re.split(r"[,\s]+", value) \
+        if isinstance(value, str) else ()
+    out = []
+    for raw in values:
+        text = str(raw).strip() if isinstance(raw, str | int) else ""
+        if text:
+            out.append("$" + text if _BARE_TICKER.match(text) else text)
+    return tuple(dict.fromkeys(out))
+
+
+def to_item(entry: Entry, opts: Options, raw: object = None) -> RawItem | Skipped:
     """Normalise one entry into a :class:`RawItem`, or say why it cannot be one."""
-    excerpt = _excerpt(raw if raw is not None else entry)
+    source = opts.source
     title = clean_text(html_to_text(entry.title)) if isinstance(entry.title, str) else ""
     if not title:
-        return Skipped(source, "missing_title", excerpt)
+        return Skipped(source, "missing_title", _excerpt(raw if raw is not None else entry))
     if entry.published in (None, ""):
-        return Skipped(source, "missing_date", excerpt)
-    published = parse_time(entry.published, default_tz)
+        return Skipped(source, "missing_date", _excerpt(raw if raw is not None else entry))
+    published = parse_time(entry.published, opts.default_tz)
     if published is None:
-        return Skipped(source, "bad_date", excerpt)
+        return Skipped(source, "bad_date", _excerpt(raw if raw is not None else entry))
+    fetched_at = opts.fetched_at or datetime.now(UTC)
+    if opts.max_future is not None and published > fetched_at + opts.max_future:
+        return Skipped(source, "future_date", f"{published.isoformat()}: {title[:EXCERPT_CHARS]}")
     body = html_to_text(entry.body) if isinstance(entry.body, str) else ""
-    body, _ = cap_body(body, max_body_chars)
+    body, _ = cap_body(body, opts.max_body_chars)
     url = entry.url.strip() if isinstance(entry.url, str) and entry.url.strip() else None
     text = f"{title}\n{body}"
+    if opts.lang in ("zh", "en"):
+        lang = opts.lang
+    else:
+        lang = entry.lang or detect_lang(text)
+    hints = entity_hints(text)
     return RawItem(
         id=content_id(url, title, body),
         source=source,
         url=url,
         title=title,
         body=body,
-        lang=lang if lang in ("zh", "en") else detect_lang(text),
+        lang=lang,
         published_at=published,
         fetched_at=fetched_at,
-        entity_hints=entity_hints(text),
+        entity_hints=tuple(dict.fromkeys((*hints, *entry.hints))) if entry.hints else hints,
     )
-
-
-def _get(doc: object, path: str) -> object:
-    node = doc
-    for part in path.split(".") if path else ():
-        if not isinstance(node, dict):
-            return None
-        node = node.get(part)
-    return node
 
 
 def _kind(value: object) -> str:

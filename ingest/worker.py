@@ -1,10 +1,11 @@
-"""The ingest worker: read every configured file source, parse, dedup, publish RawItems, remember.
+"""The ingest worker: fetch sources, dedup, publish RawItems, remember; once or on a schedule.
 
-Order of a pass (``run_once``): read files whose checkpoint says they changed → parse →
-drop duplicates (store + batch) → publish each new item keyed by its id → flush → mark items
-seen and save checkpoints. A crash before the last step re-publishes at worst; every
-downstream write is idempotent by item id. One unreadable file or malformed entry is logged,
-counted and skipped; it never stops the other sources.
+``run_once`` fetches every source (a replay until it is drained), processes each round of fetches
+as one batch (so copies across sources in the round are counted on the item kept) and returns the
+counters. ``run_forever`` runs each source as its own scheduled job (:mod:`ingest.schedule`);
+fetches run in parallel threads, batches are processed one at a time. A source that fails is
+counted, logged, and paused by its circuit breaker after repeated failures (:mod:`ingest.health`);
+it never stops the other sources. Only a failing bus or state store fails a pass.
 """
 
 from __future__ import annotations
@@ -13,245 +14,213 @@ import logging
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
-from apscheduler.schedulers.background import BackgroundScheduler
+import httpx
 
-from finsentinel import metrics
+from finsentinel import metrics as core_metrics
 from finsentinel.bus.base import Bus
-from finsentinel.errors import ConfigError, FinSentinelError
+from finsentinel.errors import FinSentinelError, SourceError
 from finsentinel.schema import RawItem
 from finsentinel.settings import FileSourceSettings, IngestSettings
-from ingest.dedup import Checkpoint, DedupStore
-from ingest.normalize import is_truncated, resolve_tz
-from ingest.parse import Skipped, mapping_for, parse_json_api, parse_rss
+from ingest import metrics
+from ingest.dedup import DedupStore
+from ingest.health import Counts, Health, after_failure, after_success, is_paused
+from ingest.parse import Skipped
+from ingest.pipeline import TRUNCATED_HEADER, DecisionHook, Pipeline, Processed
+from ingest.schedule import Job, build_scheduler
+from ingest.sources import Checkpoint, Fetch, Source, build_sources
+from ingest.sources.http import HttpClient
+from ingest.stats import IngestStats, SourceStats, Tally, summarise
 
 log = logging.getLogger(__name__)
 
-SUFFIXES = {"rss": frozenset({".xml", ".rss", ".atom"}), "json": frozenset({".json"})}
-TRUNCATED_HEADER = "x-body-truncated"
-
-
-@dataclass(frozen=True)
-class SourceStats:
-    """Counters of one source in one pass. ``fetched`` = published + duplicates + skipped."""
-
-    fetched: int = 0
-    published: int = 0
-    duplicates: int = 0
-    skipped: int = 0
-    files_read: int = 0
-    files_unchanged: int = 0
-    skip_reasons: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class IngestStats:
-    """Counters of one :meth:`IngestWorker.run_once` pass (JSON-ready through ``dataclasses.asdict``)."""
-
-    fetched: int = 0
-    published: int = 0
-    duplicates: int = 0
-    skipped: int = 0
-    per_source: dict[str, SourceStats] = field(default_factory=dict)
-    by_lang: dict[str, int] = field(default_factory=dict)
-    skip_reasons: dict[str, int] = field(default_factory=dict)
-    seconds: float = 0.0
-
-
-@dataclass
-class _Tally:
-    files_read: int = 0
-    files_unchanged: int = 0
-    published: int = 0
-    duplicates: int = 0
-    items: int = 0
-    reasons: Counter[str] = field(default_factory=Counter)
-
-    def freeze(self) -> SourceStats:
-        skipped = sum(self.reasons.values())
-        return SourceStats(
-            fetched=self.items + skipped, published=self.published, duplicates=self.duplicates,
-            skipped=skipped, files_read=self.files_read, files_unchanged=self.files_unchanged,
-            skip_reasons=dict(sorted(self.reasons.items())),
-        )
-
-
-def check_sources(sources: list[FileSourceSettings]) -> None:
-    """Raise :class:`ConfigError` for duplicate source names, unknown time zones or bad JSON mappings."""
-    names = Counter(s.name for s in sources)
-    repeated = sorted(n for n, c in names.items() if c > 1)
-    if repeated:
-        raise ConfigError(f"ingest.sources: names must be unique (they key checkpoints); repeated: {repeated}")
-    for source in sources:
-        try:
-            resolve_tz(source.timezone)
-            if source.format == "json":
-                mapping_for(source.mapping)
-        except ConfigError as exc:
-            raise ConfigError(f"ingest source {source.name!r}: {exc}") from exc
+__all__ = ["TRUNCATED_HEADER", "IngestStats", "IngestWorker", "SourceStats", "demo_sources"]
 
 
 class IngestWorker:
-    """Replays file sources (RSS/Atom XML, JSON API responses) into ``topic`` on ``bus``."""
+    """Runs the configured sources into ``topic`` on ``bus`` (see the module doc)."""
 
-    def __init__(self, settings: IngestSettings, bus: Bus, topic: str) -> None:
-        check_sources(settings.sources)
+    def __init__(self, settings: IngestSettings, bus: Bus, topic: str, *,
+                 transport: httpx.BaseTransport | None = None, on_duplicate: DecisionHook | None = None) -> None:
         self.settings, self.bus, self.topic = settings, bus, topic
         self.store = DedupStore(settings.state_path)
+        self.http = HttpClient(settings.http, transport)
+        self.sources: list[Source] = build_sources(settings, self.http, self.store.is_seen)
+        self.pipeline = Pipeline(settings, self.store, bus, topic, on_duplicate)
         self.last_stats: IngestStats | None = None
         self.runs = 0
-        self._topic_ready = False
+        self._states: dict[str, tuple[Checkpoint, Health]] | None = None
+        self._state_lock = threading.Lock()
+
+    def _state(self, name: str) -> tuple[Checkpoint, Health]:
+        with self._state_lock:
+            if self._states is None:
+                self._states = self.store.source_states()
+            return self._states.get(name, (Checkpoint(), Health()))
+
+    def _set_state(self, name: str, checkpoint: Checkpoint, health: Health) -> None:
+        with self._state_lock:
+            if self._states is not None:
+                self._states[name] = (checkpoint, health)
 
     def run_once(self) -> IngestStats:
         """One pass over every source; raises only when the bus or the state store fails."""
         started = time.perf_counter()
-        fetched_at = datetime.now(UTC)
-        if not self._topic_ready:
-            self.bus.ensure_topics([self.topic])
-            self._topic_ready = True
-        tallies = {s.name: _Tally() for s in self.settings.sources}
+        tallies = {s.name: Tally() for s in self.sources}
+        pending = list(self.sources)
+        while pending:
+            fetched = [(s, f) for s in pending if (f := self._fetch(s, tallies[s.name])) is not None]
+            self._process(fetched, tallies)
+            pending = [s for s, f in fetched if f.more]
+        stats = summarise(tallies, time.perf_counter() - started)
+        self.last_stats, self.runs = stats, self.runs + 1
+        log.info("ingest pass: %d fetched, %d published, %d duplicates, %d near-duplicates, %d skipped, "
+                 "%d errors in %.2fs", stats.fetched, stats.published, stats.duplicates, stats.near_duplicates,
+                 stats.skipped, stats.errors, stats.seconds)
+        return stats
+
+    def run_source(self, source: Source) -> SourceStats:
+        """Fetch one source (until drained) and process what it returned: one scheduled run."""
+        tally = Tally()
+        fetch = self._fetch(source, tally)
+        while fetch is not None:
+            self._process([(source, fetch)], {source.name: tally})
+            fetch = self._fetch(source, tally) if fetch.more else None
+        self.runs += 1
+        stats = tally.freeze()
+        if not stats.paused:
+            log.info("source %s: %d fetched, %d new, %d duplicates, %d near-duplicates, %d skipped, %d errors",
+                     source.name, stats.fetched, stats.published, stats.duplicates, stats.near_duplicates,
+                     stats.skipped, stats.errors)
+        return stats
+
+    def _fetch(self, source: Source, tally: Tally) -> Fetch | None:
+        """Fetch unless paused; a failure is recorded in the source's health and returns None."""
+        checkpoint, health = self._state(source.name)
+        now = time.time()
+        if is_paused(health, now):
+            tally.paused = True
+            return None
+        started = time.perf_counter()
+        try:
+            fetch = source.fetch(checkpoint, datetime.now(UTC))
+        except Exception as exc:  # one bad source never stops the worker
+            if not isinstance(exc, SourceError):
+                log.exception("source %s: fetch crashed", source.name)
+            self._failed(source.name, checkpoint, health, f"{type(exc).__name__}: {exc}", tally)
+            return None
+        finally:
+            metrics.FETCH_SECONDS.labels(source.name).observe(time.perf_counter() - started)
+        tally.files_read += fetch.files_read
+        tally.files_unchanged += fetch.files_unchanged
+        tally.not_modified = tally.not_modified or fetch.not_modified
+        return fetch
+
+    def _failed(self, name: str, checkpoint: Checkpoint, health: Health, error: str, tally: Tally) -> None:
+        tally.errors += 1
+        tally.error = error
+        updated = after_failure(health, error, time.time(), self.settings.http)
+        metrics.FETCH_ERRORS.labels(name).inc()
+        log.warning("source %s: fetch failed (%d in a row): %s", name, updated.failures, error)
+        if updated.paused_until is not None and not is_paused(health, time.time()):
+            pause = updated.paused_until - time.time()
+            log.warning("source %s: paused for %.0fs after %d failed fetches in a row", name, pause, updated.failures)
+        metrics.PAUSED.labels(name).set(1 if updated.paused_until else 0)
+        self._set_state(name, checkpoint, updated)
+        self.store.save_health({name: updated})
+
+    def _process(self, fetched: Sequence[tuple[Source, Fetch]], tallies: dict[str, Tally]) -> None:
         items: list[RawItem] = []
-        checkpoints: list[Checkpoint] = []
-        for source in self.settings.sources:
+        for source, fetch in fetched:
             tally = tallies[source.name]
-            for result in self._read_source(source, fetched_at, checkpoints, tally):
+            for result in fetch.results:
                 if isinstance(result, Skipped):
-                    self._skip(result, tally)
+                    tally.skip(result)
                 else:
                     items.append(result)
                     tally.items += 1
-        fresh, dups = self.store.split(items)
-        self._publish(fresh)
-        self.store.add_many(fresh, dups)
-        self.store.save_checkpoints(checkpoints)
-        stats = self._stats(tallies, fresh, dups, time.perf_counter() - started)
-        self.last_stats, self.runs = stats, self.runs + 1
-        log.info("ingest pass: %d fetched, %d published, %d duplicates, %d skipped in %.2fs",
-                 stats.fetched, stats.published, stats.duplicates, stats.skipped, stats.seconds)
-        return stats
+        if not fetched:
+            return
+        prints = {k: v for _, f in fetched for k, v in f.fingerprints.items()}
+        out = self.pipeline.process(items, {s.name: f.checkpoint for s, f in fetched}, prints)
+        self._account(fetched, out, tallies)
 
-    def _read_source(
-        self, source: FileSourceSettings, fetched_at: datetime, checkpoints: list[Checkpoint], tally: _Tally
-    ) -> list[RawItem | Skipped]:
-        out: list[RawItem | Skipped] = []
-        files = self._files(source)
-        if files is None:
-            log.warning("source %s: %s does not exist; skipping it this pass", source.name, source.path)
-            return [Skipped(source.name, "missing_path", str(source.path))]
-        for file in files:
-            try:
-                stat = file.stat()
-                done = self.store.checkpoint(source.name, str(file))
-                if done is not None and (done.mtime_ns, done.size) == (stat.st_mtime_ns, stat.st_size):
-                    tally.files_unchanged += 1
-                    continue
-                results = self._parse_file(source, file.read_bytes(), fetched_at)
-            except OSError as exc:
-                log.warning("source %s: cannot read %s: %s", source.name, file, exc)
-                out.append(Skipped(source.name, "unreadable", f"{file}: {exc}"))
-                continue
-            except Exception as exc:  # one bad file must not stop the others; the traceback is logged
-                log.exception("source %s: parsing %s failed", source.name, file)
-                out.append(Skipped(source.name, "parse_error", f"{file}: {exc}"[:200]))
-                continue
-            tally.files_read += 1
-            found = [r for r in results if isinstance(r, RawItem)]
-            checkpoints.append(Checkpoint(source.name, str(file), stat.st_mtime_ns, stat.st_size, len(found),
-                                          found[-1].id if found else None))
-            metrics.LAST_SUCCESS.labels(source.name).set_to_current_time()
-            out.extend(results)
-        return out
+    def _account(self, fetched: Sequence[tuple[Source, Fetch]], out: Processed, tallies: dict[str, Tally]) -> None:
+        per_source = out.by_source()
+        now = time.time()
+        healths: dict[str, Health] = {}
+        for source, fetch in fetched:
+            name, tally = source.name, tallies[source.name]
+            counts = per_source.get(name, Counter())
+            skipped = sum(1 for r in fetch.results if isinstance(r, Skipped))
+            got = Counts(len(fetch.results), counts["published"], counts["duplicates"], counts["near_duplicates"],
+                         skipped)
+            tally.add(got, [i for i in out.published if i.source == name])
+            _, health = self._state(name)
+            updated = after_success(health, got, now, self.settings.http, fetch.not_modified)
+            if updated.suspicious and not health.suspicious:
+                log.warning("source %s: no items %d fetches in a row after having items; the feed may have moved, "
+                            "changed format or started blocking us", name, updated.zero_streak)
+            healths[name] = updated
+            self._set_state(name, fetch.checkpoint, updated)
+            self._export(name, got, updated)
+        self.store.save_health(healths)
 
     @staticmethod
-    def _files(source: FileSourceSettings) -> list[Path] | None:
-        path = source.path
-        if path.is_file():
-            return [path]
-        if not path.is_dir():
-            return None
-        suffixes = SUFFIXES[source.format]
-        return sorted(
-            p for p in path.rglob("*")
-            if p.is_file() and p.suffix.lower() in suffixes and not p.name.startswith(".")
-        )
+    def _export(name: str, got: Counts, health: Health) -> None:
+        metrics.FETCHED.labels(name).inc(got.fetched)
+        metrics.NEAR_DUPLICATES.labels(name).inc(got.near_duplicates)
+        core_metrics.INGESTED.labels(name).inc(got.new)
+        core_metrics.DUPLICATES.labels(name).inc(got.duplicates)
+        core_metrics.LAST_SUCCESS.labels(name).set_to_current_time()
+        metrics.PAUSED.labels(name).set(0)
+        metrics.SUSPICIOUS.labels(name).set(1 if health.suspicious else 0)
 
-    def _parse_file(self, source: FileSourceSettings, data: bytes, fetched_at: datetime) -> list[RawItem | Skipped]:
-        tz = resolve_tz(source.timezone)
-        limit = self.settings.max_body_chars
-        if source.format == "rss":
-            return parse_rss(data, source.name, tz, lang=source.lang, fetched_at=fetched_at, max_body_chars=limit)
-        return parse_json_api(data, source.name, mapping_for(source.mapping), tz, lang=source.lang,
-                              fetched_at=fetched_at, max_body_chars=limit)
-
-    def _skip(self, skipped: Skipped, tally: _Tally) -> None:
-        tally.reasons[skipped.reason] += 1
-        metrics.SKIPPED.labels(skipped.source, skipped.reason).inc()
-        log.info("source %s: skipped an entry (%s): %s", skipped.source, skipped.reason, skipped.excerpt)
-
-    def _publish(self, fresh: list[RawItem]) -> None:
-        limit = self.settings.max_body_chars
-        for item in fresh:
-            headers = ((TRUNCATED_HEADER, b"1"),) if is_truncated(item.body, limit) else ()
-            self.bus.publish(self.topic, item.to_json(), key=item.id.encode(), headers=headers)
-        self.bus.flush()
-
-    def _stats(
-        self, tallies: dict[str, _Tally], fresh: list[RawItem], dups: list[tuple[RawItem, str]], seconds: float
-    ) -> IngestStats:
-        for item in fresh:
-            tallies[item.source].published += 1
-            metrics.INGESTED.labels(item.source).inc()
-        for item, _ in dups:
-            tallies[item.source].duplicates += 1
-            metrics.DUPLICATES.labels(item.source).inc()
-        per_source = {name: t.freeze() for name, t in tallies.items()}
-        reasons: Counter[str] = Counter()
-        for t in tallies.values():
-            reasons.update(t.reasons)
-        return IngestStats(
-            fetched=sum(s.fetched for s in per_source.values()),
-            published=len(fresh),
-            duplicates=len(dups),
-            skipped=sum(reasons.values()),
-            per_source=per_source,
-            by_lang=dict(sorted(Counter(i.lang for i in fresh).items())),
-            skip_reasons=dict(sorted(reasons.items())),
-            seconds=round(seconds, 3),
-        )
-
-    def _run_logged(self) -> None:
+    def _run_logged(self, source: Source) -> None:
         try:
-            self.run_once()
+            self.run_source(source)
         except FinSentinelError as exc:
-            log.error("ingest pass failed, will retry at the next interval: %s", exc)
+            log.error("source %s: run failed, will retry at its next run: %s", source.name, exc)
 
     def run_forever(self, stop: threading.Event) -> None:
-        """Run a pass now and then every ``interval_s`` until ``stop`` is set.
-
-        APScheduler runs the passes: never two at once (``max_instances=1``), missed runs
-        collapse into one (``coalesce``), and a run late by up to one interval still runs.
-        """
-        interval = self.settings.interval_s
-        scheduler = BackgroundScheduler(timezone=UTC)
-        scheduler.add_job(
-            self._run_logged, "interval", seconds=interval, next_run_time=datetime.now(UTC),
-            max_instances=1, coalesce=True, misfire_grace_time=max(1, int(interval)), id="ingest",
-        )
+        """Run every source on its own schedule until ``stop`` is set (see :mod:`ingest.schedule`)."""
+        jobs = [
+            Job(s.name, lambda s=s: self._run_logged(s), _interval(self.settings, s.name),  # type: ignore[misc]
+                _jitter(self.settings, s.name))
+            for s in self.sources
+        ]
+        scheduler = build_scheduler(jobs)
         scheduler.start()
         try:
             while not stop.wait(0.2):
                 pass
         finally:
+            self.http.stop.set()  # wakes retry waits so that running jobs end promptly
             scheduler.shutdown(wait=True)
             self.close()
 
     def close(self) -> None:
-        """Release the state store (the bus belongs to the caller)."""
+        """Release the state store, HTTP connections and sources (the bus belongs to the caller)."""
+        for source in self.sources:
+            source.close()
+        self.http.close()
         self.store.close()
+
+
+def _interval(settings: IngestSettings, name: str) -> float:
+    cfg = next(s for s in settings.sources if s.name == name)
+    return cfg.interval_s or settings.interval_s
+
+
+def _jitter(settings: IngestSettings, name: str) -> float:
+    """The source's jitter, at most a tenth of its interval (a 1 s poll must not wait 10 s)."""
+    cfg = next(s for s in settings.sources if s.name == name)
+    jitter = settings.jitter_s if cfg.jitter_s is None else cfg.jitter_s
+    return min(jitter, _interval(settings, name) / 10)
 
 
 def demo_sources(samples_dir: Path | None = None) -> list[FileSourceSettings]:

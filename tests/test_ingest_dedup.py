@@ -1,14 +1,19 @@
-"""Exact dedup by canonical URL and content hash, persisted in SQLite, plus file checkpoints."""
+"""The ingest state store: exact dedup by canonical URL and content hash, fingerprints, copies, source state."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from finsentinel.schema import RawItem, content_id
-from ingest.dedup import Checkpoint, DedupStore, DedupStoreError, dedup_keys
+from ingest.dedup import DedupStore, DedupStoreError, dedup_keys
+from ingest.health import Health
+from ingest.neardup import Fingerprint
+from ingest.sources.base import Checkpoint
 
 WHEN = datetime(2026, 3, 2, 10, tzinfo=UTC)
 
@@ -80,13 +85,41 @@ def test_large_batches_are_chunked(tmp_path: Path) -> None:
     assert len(fresh) == 500 and len(dups) == 700
 
 
-def test_checkpoints_round_trip(tmp_path: Path) -> None:
+def test_commit_records_everything_in_one_transaction(tmp_path: Path) -> None:
     store = DedupStore(tmp_path / "s.db")
-    assert store.checkpoint("wire", "/f.xml") is None
-    store.save_checkpoints([Checkpoint("wire", "/f.xml", 123, 456, 7, "abc")])
-    store.save_checkpoints([Checkpoint("wire", "/f.xml", 124, 456, 8, "def")])
-    assert store.checkpoint("wire", "/f.xml") == Checkpoint("wire", "/f.xml", 124, 456, 8, "def")
-    assert store.checkpoint("other", "/f.xml") is None
+    a = raw("Story A", "https://a.example/1", "body a").model_copy(update={"copies": 2})
+    mirror = raw("Story A", "https://m.example/9", "body a", source="m")
+    fp = Fingerprint.build(np.arange(48, dtype=np.uint32), "storya", ["$AURM"], WHEN.timestamp())
+    cp = Checkpoint(etag='"v1"', cursor="c9", files={"/f.xml": (1, 2)})
+    store.commit([a], [(mirror, a.id)], [(a.id, fp)], {"older": 3}, {"wire": cp}, {"wire": Health(fetched=4)})
+    assert store.is_seen(mirror) and store.copies(a.id) == 2 and store.copies("older") == 3
+    [(item_id, loaded)] = store.fingerprints(horizon_s=3600)
+    assert item_id == a.id and loaded.title == "storya" and loaded.hints == {"$AURM"}
+    assert (loaded.signature == fp.signature).all() and loaded.title_grams == fp.title_grams
+    store.commit([], late_copies={"older": 1}, checkpoints={"wire": replace(cp, cursor="c10")})
+    reopened = DedupStore(tmp_path / "s.db")
+    checkpoint, health = reopened.source_states()["wire"]
+    assert checkpoint.cursor == "c10" and checkpoint.files == {"/f.xml": (1, 2)} and health.fetched == 4
+    assert reopened.copies("older") == 4 and reopened.copies("never") == 0
+
+
+def test_late_copies_count_new_urls_not_redeliveries(tmp_path: Path) -> None:
+    store = DedupStore(tmp_path / "s.db")
+    a = raw("Story A", "https://a.example/1", "body a")
+    store.commit([a])
+    split = store.partition([a, raw("Story A", "https://b.example/2", "body a", source="b"),
+                             raw("Story A", "https://b.example/2", "body a", source="b")])
+    assert split.fresh == [] and len(split.duplicates) == 3 and split.late_copies == {a.id: 1}
+
+
+def test_fingerprints_are_pruned_by_age(tmp_path: Path) -> None:
+    store = DedupStore(tmp_path / "s.db")
+    sig = np.zeros(48, dtype=np.uint32)
+    store.commit([], fingerprints=[("old", Fingerprint.build(sig, "t", [], 1000.0)),
+                                   ("new", Fingerprint.build(sig, "t", [], 100000.0))])
+    assert [i for i, _ in store.fingerprints(horizon_s=3600)] == ["new"]
+    assert store.prune_fingerprints(before=5000.0) == 1
+    assert [i for i, _ in store.fingerprints(horizon_s=10**9)] == ["new"]
 
 
 def test_unwritable_state_path_is_a_clear_error(tmp_path: Path) -> None:

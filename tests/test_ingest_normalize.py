@@ -54,6 +54,10 @@ def test_clean_text_folds_full_width_and_invisible_characters() -> None:
         ("Les marchés européens ont clôturé en hausse mardi", "other"),
         ("12345 +3.2%", "other"),
         ("$KSTL $AURM", "other"),
+        ("The company said that the results of the quarter were better than those of its rivals", "en"),
+        ("Die Aktie fiel deutlich, nachdem das Unternehmen seine Prognose für das Jahr gesenkt hatte", "other"),
+        ("Las acciones de la empresa cayeron tras la publicación de los resultados del trimestre", "other"),
+        ("AURORA MOTORS RECALLS 48,000 SUVS OVER BATTERY FIRE RISK", "en"),
     ],
 )
 def test_detect_lang(text: str, lang: str) -> None:
@@ -61,7 +65,6 @@ def test_detect_lang(text: str, lang: str) -> None:
 
 
 def test_detect_lang_is_deterministic() -> None:
-    # langdetect samples at random; the seed makes even a borderline text answer the same every time.
     text = "Stocks slide as bond yields jump"
     assert len({detect_lang(text) for _ in range(20)}) == 1
     longer = "Stocks slide as bond yields jump\nThe 10-year Treasury yield rose, pressuring technology shares."
@@ -126,3 +129,8 @@ def test_cap_body_marks_truncation() -> None:
     body, cut = cap_body("short", 100)
     assert (body, cut) == ("short", False) and not is_truncated(body, 100)
     assert not is_truncated("a normal excerpt" + TRUNCATION_MARK, 100)
+
+
+def test_clean_text_drops_ascii_controls_on_the_fast_path() -> None:
+    assert clean_text("a\x00b\tc\r\nd  \x7f", keep_lines=True) == "ab c\nd"
+    assert clean_text("plain  ascii\ntext") == "plain ascii text"

@@ -1,0 +1,272 @@
+"""File and directory sources: RSS/Atom XML and JSON API responses read whole, JSONL and CSV replayed.
+
+``rss``/``json`` files are re-read when their size or modification time changes (dedup drops the
+entries already published). ``jsonl``/``csv`` files are replayed row by row from the checkpoint's
+position, at most :data:`CHUNK_ROWS` rows per fetch, as fast as possible (``speed: 0``) or paced by
+the items' publication times (``speed: 1`` real time, ``speed: N`` N times faster), which backfills
+a history into a running pipeline as if it were live. With ``parse_workers: N`` a full-speed
+replay parses rows (and makes their near-dup fingerprints) in N worker processes, keeping order.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import json
+import logging
+import multiprocessing as mp
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from itertools import islice
+from pathlib import Path
+
+from finsentinel.errors import SourceError
+from finsentinel.schema import RawItem
+from finsentinel.settings import FileSourceSettings, IngestSettings
+from ingest.fingerprint import Fingerprint, Fingerprinter
+from ingest.mappings import JsonMapping, mapping_for
+from ingest.normalize import resolve_tz
+from ingest.parse import Options, Skipped, parse_json_api, parse_rows, parse_rss
+from ingest.sources.base import Checkpoint, Fetch
+
+log = logging.getLogger(__name__)
+
+SUFFIXES = {
+    "rss": frozenset({".xml", ".rss", ".atom"}), "json": frozenset({".json"}), "jsonl": frozenset({".jsonl", ".ndjson"}),
+    "csv": frozenset({".csv"}),
+}
+CHUNK_ROWS = 5000
+
+Result = RawItem | Skipped
+
+
+@dataclass
+class _Chunk:
+    results: list[Result] = field(default_factory=list)
+    fingerprints: dict[str, Fingerprint | None] = field(default_factory=dict)
+    consumed: int = 0
+    exhausted: bool = True
+    origin: float | None = None  # wall-clock time the paced replay started
+    start: str | None = None  # publication time of its first item (ISO 8601)
+
+
+class FileSource:
+    """A file or a directory of files of one format (see the module doc)."""
+
+    def __init__(self, cfg: FileSourceSettings, ingest: IngestSettings) -> None:
+        self.name, self.cfg = cfg.name, cfg
+        self.tz = resolve_tz(cfg.timezone)
+        self.max_body = ingest.max_body_chars
+        self.max_future = timedelta(seconds=ingest.max_future_s)
+        default = "newsapi" if cfg.format == "json" else "replay"
+        self.mapping: JsonMapping = mapping_for(cfg.mapping if cfg.mapping is not None else default)
+        nd = ingest.near_dup
+        self.fingerprint_params = (nd.num_perm, nd.bands, nd.min_shingles) if nd.enabled else None
+        self._executor: ProcessPoolExecutor | None = None
+        self._pending: _Pending | None = None
+
+    def fetch(self, checkpoint: Checkpoint, now: datetime) -> Fetch:
+        """Changed rss/json files, or the next chunk of due jsonl/csv rows."""
+        files = self._files()
+        if self.cfg.format in ("jsonl", "csv"):
+            return self._replay(files, checkpoint, now)
+        return self._whole_files(files, checkpoint, now)
+
+    def close(self) -> None:
+        """Stop the parse worker processes, if any (files are opened and closed within a fetch)."""
+        self._pending = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+    def _files(self) -> list[Path]:
+        path = self.cfg.path
+        if path.is_file():
+            return [path]
+        if not path.is_dir():
+            raise SourceError(f"source {self.name}: {path} does not exist; expected a file or a directory "
+                              f"of {self.cfg.format} files (check ingest.sources[].path)")
+        suffixes = SUFFIXES[self.cfg.format]
+        return sorted(p for p in path.rglob("*")
+                      if p.is_file() and p.suffix.lower() in suffixes and not p.name.startswith("."))
+
+    def _options(self, now: datetime) -> Options:
+        return Options(self.name, self.tz, self.cfg.lang, now, self.max_body, self.max_future)
+
+    def _whole_files(self, files: list[Path], checkpoint: Checkpoint, now: datetime) -> Fetch:
+        results: list[Result] = []
+        done = dict(checkpoint.files)
+        read = unchanged = 0
+        for file in files:
+            try:
+                stat = file.stat()
+                state = (stat.st_mtime_ns, stat.st_size)
+                if done.get(str(file)) == state:
+                    unchanged += 1
+                    continue
+                data = file.read_bytes()
+                results.extend(self._parse(data, now))
+            except OSError as exc:
+                log.warning("source %s: cannot read %s: %s", self.name, file, exc)
+                results.append(Skipped(self.name, "unreadable", f"{file}: {exc}"))
+                continue
+            except Exception as exc:  # one bad file must not stop the others; the traceback is logged
+                log.exception("source %s: parsing %s failed", self.name, file)
+                results.append(Skipped(self.name, "parse_error", f"{file}: {exc}"[:200]))
+                continue
+            done[str(file)] = state
+            read += 1
+        return Fetch(results, replace(checkpoint, files=done, since=now.timestamp()), files_read=read,
+                     files_unchanged=unchanged, not_modified=read == 0 and not results)
+
+    def _parse(self, data: bytes, now: datetime) -> list[Result]:
+        opts = self._options(now)
+        if self.cfg.format == "rss":
+            return parse_rss(data, self.name, self.tz, lang=self.cfg.lang, fetched_at=now,
+                             max_body_chars=self.max_body, max_future=self.max_future)
+        return parse_json_api(data, self.name, self.mapping, self.tz, lang=opts.lang, fetched_at=now,
+                              max_body_chars=self.max_body, max_future=self.max_future)
+
+    def _replay(self, files: list[Path], checkpoint: Checkpoint, now: datetime) -> Fetch:
+        done = dict(checkpoint.files)
+        for file in files:
+            stat = file.stat()
+            state = (stat.st_mtime_ns, stat.st_size)
+            if done.get(str(file)) == state:
+                continue
+            position = checkpoint.position if checkpoint.replay_key == str(file) else 0
+            if self.cfg.parse_workers and not self.cfg.speed:
+                chunk = self._replay_parallel(file, position, now)
+            else:
+                chunk = self._replay_chunk(file, position, checkpoint, now)
+            cp = replace(checkpoint, replay_key=str(file), position=position + chunk.consumed,
+                         replay_origin=chunk.origin, cursor=chunk.start, since=now.timestamp())
+            if chunk.exhausted:
+                done[str(file)] = state
+                cp = replace(cp, files=done, replay_key=None, position=0)
+            more = chunk.consumed == CHUNK_ROWS and not chunk.exhausted or chunk.exhausted and file != files[-1]
+            return Fetch(chunk.results, cp, more=more, files_read=1, not_modified=not chunk.results,
+                         fingerprints=chunk.fingerprints)
+        return Fetch([], replace(checkpoint, files=done, since=now.timestamp()), files_unchanged=len(files),
+                     not_modified=True)
+
+    def _replay_chunk(self, file: Path, position: int, checkpoint: Checkpoint, now: datetime) -> _Chunk:
+        """Up to CHUNK_ROWS due results of ``file`` after row ``position``."""
+        opts = self._options(now)
+        speed = self.cfg.speed
+        origin = checkpoint.replay_origin if speed else None
+        start = datetime.fromisoformat(checkpoint.cursor) if speed and checkpoint.cursor else None
+        chunk = _Chunk()
+        try:
+            with file.open("r", encoding="utf-8", errors="replace", newline="") as handle:
+                rows = islice(self._rows(handle), position, None)
+                for row in rows:
+                    [result] = parse_rows([row], self.mapping, opts) if isinstance(row, dict) else [row]
+                    if speed and isinstance(result, RawItem):
+                        if start is None or origin is None:
+                            start, origin = result.published_at, now.timestamp()
+                        due = origin + (result.published_at - start).total_seconds() / speed
+                        if due > now.timestamp():
+                            return replace(chunk, exhausted=False, origin=origin, start=start.isoformat())
+                    chunk.results.append(result)
+                    chunk.consumed += 1
+                    if chunk.consumed == CHUNK_ROWS:
+                        chunk.exhausted = next(rows, None) is None
+                        break
+        except OSError as exc:
+            raise SourceError(f"source {self.name}: cannot read {file}: {exc}") from exc
+        return replace(chunk, origin=origin, start=start.isoformat() if start else None)
+
+    def _rows(self, handle: io.TextIOBase) -> Iterator[dict[str, object] | Skipped]:
+        for raw in _raw_rows(handle, self.cfg.format == "jsonl"):
+            yield _decode(raw, self.name) if isinstance(raw, str) else raw
+
+    def _pool(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            # spawn, not fork: the worker process has scheduler and HTTP threads a fork would copy mid-state
+            self._executor = ProcessPoolExecutor(self.cfg.parse_workers, mp_context=mp.get_context("spawn"))
+        return self._executor
+
+    def _replay_parallel(self, file: Path, position: int, now: datetime) -> _Chunk:
+        """Like :meth:`_replay_chunk` at full speed, with rows parsed (and fingerprinted) in worker processes.
+
+        While the caller publishes this chunk, the workers already parse the next one.
+        """
+        pending, self._pending = self._pending, None
+        if pending is None or pending.key != (str(file), position):
+            pending = self._submit(file, position, now)
+        chunk = _Chunk(consumed=pending.rows, exhausted=pending.exhausted)
+        for future in pending.futures:
+            for result, fp in future.result():
+                chunk.results.append(result)
+                if fp is not _NOT_MADE and isinstance(result, RawItem):
+                    chunk.fingerprints[result.id] = fp  # type: ignore[assignment]
+        if not chunk.exhausted:
+            self._pending = self._submit(file, position + chunk.consumed, now)
+        return chunk
+
+    def _submit(self, file: Path, position: int, now: datetime) -> _Pending:
+        try:
+            with file.open("r", encoding="utf-8", errors="replace", newline="") as handle:
+                rows = islice(_raw_rows(handle, self.cfg.format == "jsonl"), position, None)
+                raws = list(islice(rows, CHUNK_ROWS))
+                exhausted = len(raws) < CHUNK_ROWS or next(rows, None) is None
+        except OSError as exc:
+            raise SourceError(f"source {self.name}: cannot read {file}: {exc}") from exc
+        size = max(1, -(-len(raws) // (4 * self.cfg.parse_workers)))
+        job = functools.partial(_parse_part, mapping=self.mapping, opts=self._options(now),
+                                fingerprint=self.fingerprint_params)
+        pool = self._pool()
+        futures = [pool.submit(job, raws[i:i + size]) for i in range(0, len(raws), size)]
+        return _Pending((str(file), position), futures, len(raws), exhausted)
+
+
+@dataclass(frozen=True)
+class _Pending:
+    key: tuple[str, int]  # (file, first row)
+    futures: list[Future[list[tuple[Result, Fingerprint | None | str]]]]
+    rows: int
+    exhausted: bool
+
+
+_NOT_MADE = "not made"
+_FINGERPRINTERS: dict[tuple[int, int, int], Fingerprinter] = {}
+
+
+def _raw_rows(handle: io.TextIOBase, jsonl: bool) -> Iterator[str | dict[str, object]]:
+    """Non-blank JSONL lines, or CSV rows as dicts."""
+    if not jsonl:
+        yield from csv.DictReader(handle)
+        return
+    for line in handle:
+        if line.strip():
+            yield line
+
+
+def _decode(line: str, source: str) -> dict[str, object] | Skipped:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return Skipped(source, "bad_json", f"{exc}: {line[:120]}")
+    return row if isinstance(row, dict) else Skipped(source, "bad_entry", line[:200])
+
+
+def _parse_part(raws: list[str | dict[str, object]], *, mapping: JsonMapping, opts: Options,
+                fingerprint: tuple[int, int, int] | None) -> list[tuple[Result, Fingerprint | None | str]]:
+    """Runs in a worker process: rows to results, each with its near-dup fingerprint when asked for."""
+    maker = None
+    if fingerprint is not None:
+        maker = _FINGERPRINTERS.get(fingerprint) or _FINGERPRINTERS.setdefault(fingerprint, Fingerprinter(*fingerprint))
+    out: list[tuple[Result, Fingerprint | None | str]] = []
+    for raw in raws:
+        row = _decode(raw, opts.source) if isinstance(raw, str) else raw
+        [result] = parse_rows([row], mapping, opts) if isinstance(row, dict) else [row]
+        fp: Fingerprint | None | str = _NOT_MADE
+        if maker is not None and isinstance(result, RawItem):
+            fp = maker.fingerprint(result.title, result.body, result.lang, result.entity_hints,
+                                   result.published_at.timestamp())
+        out.append((result, fp))
+    return out

@@ -1,0 +1,137 @@
+"""File replay sources: JSONL and CSV rows, chunked with a resumable position, paced replay, parse workers."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from finsentinel.bus.base import Record
+from finsentinel.bus.local import LocalBus
+from finsentinel.errors import SourceError
+from finsentinel.schema import RawItem
+from finsentinel.settings import FileSourceSettings, IngestSettings
+from ingest.parse import Skipped
+from ingest.sources import files
+from ingest.sources.base import Checkpoint
+from ingest.sources.files import FileSource
+from ingest.syndicate import generate, write_jsonl
+from ingest.worker import IngestWorker
+
+T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
+
+
+def rows(n: int, start: datetime = T0, step: timedelta = timedelta(minutes=1)) -> list[dict[str, object]]:
+    return [{"title": f"Story {i} about Kestrel Cloud", "body": f"Body {i}.", "url": f"https://r.example/{i}",
+             "published_at": (start + i * step).isoformat()} for i in range(n)]
+
+
+def jsonl(path: Path, data: list[dict[str, object]], extra: str = "") -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in data) + extra, encoding="utf-8")
+    return path
+
+
+def source(path: Path, **kw: object) -> FileSource:
+    cfg = FileSourceSettings.model_validate({"name": "replay", "path": path, "format": "jsonl", **kw})
+    return FileSource(cfg, IngestSettings())
+
+
+def titles(results: object) -> list[str]:
+    assert isinstance(results, list | tuple)
+    return [r.title for r in results if isinstance(r, RawItem)]
+
+
+def test_jsonl_replay_in_chunks_resumes_from_its_position(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(files, "CHUNK_ROWS", 4)
+    path = jsonl(tmp_path / "r.jsonl", rows(10), extra="\n{not json\n[1, 2]\n")
+    src = source(path)
+    now = datetime.now(UTC)
+    first = src.fetch(Checkpoint(), now)
+    assert titles(first.results) == [f"Story {i} about Kestrel Cloud" for i in range(4)] and first.more
+    assert (first.checkpoint.replay_key, first.checkpoint.position) == (str(path), 4)
+    second = src.fetch(first.checkpoint, now)
+    third = src.fetch(second.checkpoint, now)
+    assert titles(second.results)[0] == "Story 4 about Kestrel Cloud" and len(titles(third.results)) == 2
+    assert [r.reason for r in third.results if isinstance(r, Skipped)] == ["bad_json", "bad_entry"]
+    assert not third.more and third.checkpoint.replay_key is None and str(path) in third.checkpoint.files
+    done = src.fetch(third.checkpoint, now)
+    assert list(done.results) == [] and done.not_modified  # unchanged file: nothing to read
+    jsonl(path, rows(12))  # the file grew: read again (dedup drops what was published)
+    assert len(titles(src.fetch(done.checkpoint, now).results)) == 4
+
+
+def test_csv_replay_with_a_mapping(tmp_path: Path) -> None:
+    path = tmp_path / "posts.csv"
+    with path.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["headline", "text", "when", "link", "symbol"])
+        writer.writerow(["金海证券获批跨境理财试点", "公司公告称已获监管批准。", "2026-03-02 17:00", "https://c.example/1", "600998.SH"])
+        writer.writerow(["", "no title", "2026-03-02 17:05", "https://c.example/2", ""])
+    cfg = FileSourceSettings.model_validate({
+        "name": "csv", "path": path, "format": "csv", "timezone": "Asia/Shanghai",
+        "mapping": {"items": "", "title": "headline", "body": "text", "time": "when", "url": "link", "hints": "symbol"}})
+    results = FileSource(cfg, IngestSettings()).fetch(Checkpoint(), datetime.now(UTC)).results
+    [item] = [r for r in results if isinstance(r, RawItem)]
+    assert item.lang == "zh" and item.published_at == datetime(2026, 3, 2, 9, tzinfo=UTC)
+    assert item.entity_hints == ("600998.SH",)
+    assert [r.reason for r in results if isinstance(r, Skipped)] == ["missing_title"]
+
+
+def test_paced_replay_follows_publication_times(tmp_path: Path) -> None:
+    path = jsonl(tmp_path / "r.jsonl", rows(6, step=timedelta(minutes=10)))
+    src = source(path, speed=60.0)  # 10 minutes of stream per 10 seconds
+    start = datetime(2026, 6, 1, tzinfo=UTC)
+    first = src.fetch(Checkpoint(), start)
+    assert titles(first.results) == ["Story 0 about Kestrel Cloud"] and not first.more
+    later = src.fetch(first.checkpoint, start + timedelta(seconds=25))
+    assert titles(later.results) == ["Story 1 about Kestrel Cloud", "Story 2 about Kestrel Cloud"]
+    idle = src.fetch(later.checkpoint, start + timedelta(seconds=26))
+    assert list(idle.results) == [] and idle.not_modified
+    rest = src.fetch(idle.checkpoint, start + timedelta(seconds=60))
+    assert len(titles(rest.results)) == 3 and rest.checkpoint.replay_key is None
+
+
+def test_missing_path_fails_the_fetch(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="does not exist"):
+        source(tmp_path / "nope.jsonl").fetch(Checkpoint(), datetime.now(UTC))
+
+
+def test_directory_of_jsonl_files_is_read_in_name_order(tmp_path: Path) -> None:
+    jsonl(tmp_path / "b.jsonl", rows(2, start=T0 + timedelta(hours=1)))
+    jsonl(tmp_path / "a.jsonl", rows(1))
+    (tmp_path / "notes.txt").write_text("ignored", encoding="utf-8")
+    src = source(tmp_path)
+    now = datetime.now(UTC)
+    first = src.fetch(Checkpoint(), now)
+    second = src.fetch(first.checkpoint, now)
+    assert len(titles(first.results)) == 1 and first.more and len(titles(second.results)) == 2 and not second.more
+
+
+@pytest.mark.slow
+def test_parse_workers_give_the_same_result(tmp_path: Path) -> None:
+    stream = generate(1200, seed=3)
+    path = write_jsonl(stream, tmp_path / "s.jsonl")
+    outcomes = []
+    for workers in (0, 2):
+        cfg = IngestSettings(sources=[FileSourceSettings(name="r", path=path, format="jsonl", parse_workers=workers)],
+                             state_path=tmp_path / f"state-{workers}.db")
+        bus = LocalBus(tmp_path / f"bus-{workers}.db")
+        worker = IngestWorker(cfg, bus, "raw")
+        try:
+            stats = worker.run_once()
+        finally:
+            worker.close()
+        ids = [RawItem.from_json(r.value).id for r in _read(bus)]
+        outcomes.append((stats.published, stats.duplicates, stats.near_duplicates, ids))
+    assert outcomes[0] == outcomes[1] and outcomes[0][2] > 0
+
+
+def _read(bus: LocalBus) -> list[Record]:
+    consumer = bus.consumer("reader", ["raw"])
+    out: list[Record] = []
+    while batch := consumer.poll(1000, 0.05):
+        out += batch
+    return out
