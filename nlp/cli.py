@@ -1,13 +1,140 @@
-"""`finsentinel` subcommands of the `nlp` package (registered by finsentinel.cli)."""
+"""`finsentinel predict`, `finsentinel export` and `finsentinel bench classify` (registered by finsentinel.cli)."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from finsentinel.errors import ConfigError
+from finsentinel.settings import Settings
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("torch", "onnx", "onnx-int8")
+DEFAULT_SAMPLE = Path(__file__).resolve().parents[1] / "training" / "seed" / "probe_headlines.jsonl"
+CHUNK = 1024
 
 
 def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction) -> None:
-    """Add this package's subcommands to ``sub`` and its benchmarks to ``bench``.
+    """Add `predict` and `export` to ``sub`` and `classify` to ``bench``."""
+    predict = sub.add_parser("predict", help="add model predictions to each row of a JSONL file")
+    predict.add_argument("--model", required=True, type=Path, help="model directory")
+    predict.add_argument("--input", required=True, type=Path, help="JSONL file with a 'text' field per row")
+    predict.add_argument("--output", required=True, type=Path, help="JSONL file to write")
+    predict.add_argument("--backend", choices=BACKENDS, default=None, help="default: nlp.backend")
+    predict.set_defaults(func=cmd_predict)
 
-    Each command sets ``func=(args, settings) -> int`` with ``set_defaults``; heavy imports go
-    inside the command function so that ``finsentinel --help`` stays fast.
-    """
+    export = sub.add_parser("export", help="export a model to ONNX (fp32 + int8), checked against PyTorch")
+    export.add_argument("--model", required=True, type=Path, help="model directory")
+    export.add_argument("--sample", type=Path, default=None,
+                        help="texts (JSONL/CSV/parquet 'text') to check the export on (default: bundled probe set)")
+    export.add_argument("--sample-size", type=int, default=512, help="at most this many sample texts")
+    export.add_argument("--min-agreement", type=float, default=0.97,
+                        help="least share of confident rows on which int8 must agree with PyTorch")
+    export.add_argument("--json", action="store_true", help="print the export record as one JSON object")
+    export.set_defaults(func=cmd_export)
+
+    classify = bench.add_parser("classify", help="inference engine throughput/latency vs a bare session")
+    classify.add_argument("--model", required=True, type=Path, help="model directory")
+    classify.add_argument("--data", required=True, type=Path, help="texts to classify (JSONL/CSV/parquet)")
+    classify.add_argument("--backend", choices=BACKENDS, default="onnx-int8")
+    classify.add_argument("--batch-size", type=int, default=128, help="engine max batch")
+    classify.add_argument("--max-wait-ms", type=float, default=5.0, help="engine max wait for a batch")
+    classify.add_argument("--pool", type=int, default=4, help="batches' worth of texts bucketed together")
+    classify.add_argument("--threads", type=int, default=0, help="backend threads (0: library default)")
+    classify.add_argument("--limit", type=int, default=None, help="at most this many texts")
+    classify.add_argument("--repeat", type=int, default=2, help="runs per side; the fastest counts")
+    classify.add_argument("--json", action="store_true", help="(default) print one JSON object")
+    classify.set_defaults(func=cmd_bench_classify)
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    try:
+        with path.open(encoding="utf-8") as fh:
+            for n, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                row = json.loads(line)
+                if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+                    raise ConfigError(f"{path} line {n}: expected a JSON object with a 'text' string")
+                rows.append(row)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path} line {exc.lineno}: not valid JSON ({exc.msg})") from exc
+    return rows
+
+
+def prediction_fields(prediction: Any) -> dict[str, Any]:
+    """The ``prediction`` object `finsentinel predict` adds to a row."""
+    out: dict[str, Any] = {
+        "topic": prediction.topic,
+        "topic_score": prediction.topic_scores[prediction.topic],
+        "sentiment": prediction.sentiment,
+        "sentiment_score": round(prediction.sentiment_score, 6),
+        "sentiment_scores": dict(prediction.sentiment_scores),
+    }
+    if prediction.event_scores:
+        out["events"] = list(prediction.events)
+        out["event_scores"] = dict(prediction.event_scores)
+    return out
+
+
+def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
+    """Classify every row's text and write the rows with a ``prediction`` object and the model version."""
+    from nlp.engine import InferenceEngine
+
+    rows = _read_jsonl(args.input)
+    nlp = settings.nlp
+    engine = InferenceEngine(args.model, args.backend or nlp.backend, max_batch=nlp.batch_size, threads=nlp.threads)
+    engine.load()
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.output.with_name(args.output.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as out:
+        for start in range(0, len(rows), CHUNK):
+            chunk = rows[start : start + CHUNK]
+            for row, prediction in zip(chunk, engine.classify([r["text"] for r in chunk]), strict=True):
+                row = {**row, "prediction": prediction_fields(prediction), "model_version": engine.version}
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            log.info("predicted %d of %d rows", min(start + CHUNK, len(rows)), len(rows))
+    tmp.replace(args.output)
+    sys.stdout.write(json.dumps({"rows": len(rows), "output": str(args.output), "model": engine.version}) + "\n")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    """Export to ONNX, quantise to int8, check against PyTorch; install only if accepted."""
+    from nlp.export import ExportCheck, export_onnx
+    from training.data import texts_of
+
+    sample = texts_of(args.sample or DEFAULT_SAMPLE, args.sample_size)
+    record = export_onnx(args.model, sample, ExportCheck(min_agreement=args.min_agreement))
+    if args.json:
+        sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+    else:
+        check = record["check"]
+        heads = [h for h in ("topic", "sentiment", "events") if h in check]
+        parts = [f"{h}: int8 agreement {check[h]['int8_agreement']:.3f}, fp32 max diff "
+                 f"{check[h]['fp32_max_abs_diff']:.1e}" for h in heads]
+        sys.stdout.write(f"exported {args.model}/onnx (checked on {check['sample_rows']} texts; "
+                         + "; ".join(parts) + ")\n")
+    return 0
+
+
+def cmd_bench_classify(args: argparse.Namespace, settings: Settings) -> int:
+    """Benchmark the engine on the texts of a file; print one JSON object."""
+    from nlp.bench import BenchConfig, bench_classify
+    from training.data import texts_of
+
+    texts = texts_of(args.data, args.limit)
+    config = BenchConfig(args.backend, args.batch_size, args.max_wait_ms, args.threads, args.repeat,
+                         pool=args.pool)
+    result = bench_classify(args.model, texts, config)
+    result["data"] = str(args.data)
+    sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
+    return 0

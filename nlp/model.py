@@ -1,12 +1,13 @@
 """The multi-task classifier and its self-describing, safetensors-only directory format.
 
 One shared transformer encoder (any HF BERT-family checkpoint) feeds two linear heads, topic and
-sentiment, over mean-pooled (or [CLS]) token states. A model directory holds:
+sentiment, over mean-pooled (or [CLS]) token states, plus an optional multi-label risk-event head
+(sigmoid per event type). A model directory holds:
 
 * ``finsentinel.json``: format name + version, label maps, pooling, max_length, base model, weights hash;
 * ``config.json`` (the encoder's HF config) and ``model.safetensors`` (encoder weights, HF key names,
   so ``AutoModel.from_pretrained(dir)`` also reads the fine-tuned encoder);
-* ``heads.safetensors``: the two heads;
+* ``heads.safetensors``: the heads;
 * the tokenizer files (``tokenizer.json``, ``tokenizer_config.json``);
 * ``MODEL_CARD.md`` + ``model_card.json``: data, training arguments, validation metrics, code version.
 
@@ -40,6 +41,7 @@ SPEC_FILE = "finsentinel.json"
 CONFIG_FILE = "config.json"
 ENCODER_FILE = "model.safetensors"
 HEADS_FILE = "heads.safetensors"
+NGRAM_FILES = ("ngram.json", "ngram.safetensors")
 CARD_JSON = "model_card.json"
 CARD_MD = "MODEL_CARD.md"
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")  # either one makes a loadable tokenizer
@@ -60,6 +62,10 @@ class ModelSpec:
     max_length: int = 64
     base_model: str = ""
     weights_sha256: str = ""
+    events: tuple[str, ...] = ()
+    """Risk-event types of the optional multi-label head (empty: no such head)."""
+    ngram_weight: float = 0.0
+    """Weight of the n-gram model (:mod:`nlp.ngram`) in the averaged probabilities (0: none)."""
     format: str = FORMAT_NAME
     format_version: int = FORMAT_VERSION
 
@@ -67,6 +73,7 @@ class ModelSpec:
         """Pretty JSON for ``finsentinel.json``."""
         data = asdict(self)
         data["topics"], data["sentiments"] = list(self.topics), list(self.sentiments)
+        data["events"] = list(self.events)
         return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
 
     @classmethod
@@ -87,7 +94,14 @@ class ModelSpec:
                 f"release reads version {FORMAT_VERSION}: it comes from another release; {REBUILD_HINT}"
             )
         try:
-            spec = cls(**{**data, "topics": tuple(data["topics"]), "sentiments": tuple(data["sentiments"])})
+            spec = cls(
+                **{
+                    **data,
+                    "topics": tuple(data["topics"]),
+                    "sentiments": tuple(data["sentiments"]),
+                    "events": tuple(data.get("events", ())),
+                }
+            )
         except (KeyError, TypeError) as exc:
             raise ModelError(f"{path} is missing or has unexpected fields ({exc}); {REBUILD_HINT}") from exc
         if not spec.topics or tuple(spec.sentiments) != SENTIMENTS or spec.pooling not in ("mean", "cls"):
@@ -98,8 +112,11 @@ class ModelSpec:
         return spec
 
 
+HEAD_NAMES = ("topic_head", "sentiment_head", "event_head")
+
+
 class MultiTaskModel(nn.Module):
-    """A shared encoder with a topic head and a sentiment head over pooled token states."""
+    """A shared encoder with a topic head, a sentiment head and an optional risk-event head."""
 
     def __init__(
         self,
@@ -108,6 +125,7 @@ class MultiTaskModel(nn.Module):
         n_sentiments: int = len(SENTIMENTS),
         pooling: Pooling = "mean",
         dropout: float = 0.1,
+        n_events: int = 0,
     ) -> None:
         super().__init__()
         hidden = int(encoder.config.hidden_size)
@@ -116,9 +134,10 @@ class MultiTaskModel(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.topic_head = nn.Linear(hidden, n_topics)
         self.sentiment_head = nn.Linear(hidden, n_sentiments)
+        self.event_head = nn.Linear(hidden, n_events) if n_events else None
 
-    def forward(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Topic logits and sentiment logits for a tokenised batch."""
+    def forward(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        """Topic logits, sentiment logits and (with an event head) event logits for a tokenised batch."""
         inputs = {k: batch[k] for k in ENCODER_INPUTS if k in batch}
         states = self.encoder(**inputs).last_hidden_state
         if self.pooling == "cls":
@@ -127,13 +146,16 @@ class MultiTaskModel(nn.Module):
             mask = batch["attention_mask"].unsqueeze(-1).to(states.dtype)
             pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
         pooled = self.dropout(pooled)
-        return self.topic_head(pooled), self.sentiment_head(pooled)
+        if self.event_head is None:
+            return self.topic_head(pooled), self.sentiment_head(pooled)
+        return self.topic_head(pooled), self.sentiment_head(pooled), self.event_head(pooled)
 
     def heads_state(self) -> dict[str, torch.Tensor]:
         """The heads' weights, keyed as in ``heads.safetensors``."""
         return {
             f"{name}.{k}": v
-            for name in ("topic_head", "sentiment_head")
+            for name in HEAD_NAMES
+            if getattr(self, name) is not None
             for k, v in getattr(self, name).state_dict().items()
         }
 
@@ -154,9 +176,10 @@ class LoadedModel:
 
 
 def weights_sha256(model_dir: Path) -> str:
-    """SHA-256 over the encoder and head weight files, in that order."""
+    """SHA-256 over the encoder and head weight files, in that order, then the n-gram files if present."""
     digest = hashlib.sha256()
-    for name in (ENCODER_FILE, HEADS_FILE):
+    extra = tuple(n for n in NGRAM_FILES if (model_dir / n).is_file())
+    for name in (ENCODER_FILE, HEADS_FILE, *extra):
         with (model_dir / name).open("rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(chunk)
@@ -169,10 +192,12 @@ def save_model(
     spec: ModelSpec,
     out_dir: Path,
     card: tuple[Mapping[str, Any], str] | None = None,
+    ngram: Any = None,
 ) -> ModelSpec:
     """Write ``model`` into the (new or empty) directory ``out_dir``; return the spec with the weights hash.
 
-    ``card`` is ``(model_card.json content, MODEL_CARD.md text)``. Callers that replace a live model
+    ``card`` is ``(model_card.json content, MODEL_CARD.md text)``; ``ngram`` an
+    :class:`nlp.ngram.NgramModel` to store beside the network (``spec.ngram_weight`` > 0). Callers that replace a live model
     write into a temporary directory and rename it into place (see :func:`training.train.train_multitask`).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -180,6 +205,8 @@ def save_model(
     save_file(encoder_state, str(out_dir / ENCODER_FILE), metadata={"format": "pt"})
     heads = {k: v.detach().contiguous().cpu() for k, v in model.heads_state().items()}
     save_file(heads, str(out_dir / HEADS_FILE), metadata={"format": "pt"})
+    if ngram is not None:
+        ngram.save(out_dir)
     model.encoder.config.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     for name in (ENCODER_FILE, HEADS_FILE):
@@ -209,7 +236,8 @@ def check_model_dir(model_dir: Path) -> ModelSpec:
             f"use it as nlp.base_model to fine-tune from it, or {REBUILD_HINT}"
         )
     spec = ModelSpec.from_file(model_dir / SPEC_FILE)
-    missing = [n for n in (CONFIG_FILE, ENCODER_FILE, HEADS_FILE) if not (model_dir / n).is_file()]
+    needed = (CONFIG_FILE, ENCODER_FILE, HEADS_FILE) + (NGRAM_FILES if spec.ngram_weight > 0 else ())
+    missing = [n for n in needed if not (model_dir / n).is_file()]
     if not any((model_dir / n).is_file() for n in TOKENIZER_FILES):
         missing.append(" or ".join(TOKENIZER_FILES))
     if missing:
@@ -245,13 +273,18 @@ def load_model(model_dir: str | Path) -> LoadedModel:
         tokenizer = AutoTokenizer.from_pretrained(path)
     except (OSError, ValueError, KeyError) as exc:
         raise ModelError(f"cannot read the config or tokenizer in {path} ({exc}); {REBUILD_HINT}") from exc
-    model = MultiTaskModel(encoder, len(spec.topics), len(spec.sentiments), spec.pooling)
+    model = MultiTaskModel(
+        encoder, len(spec.topics), len(spec.sentiments), spec.pooling, n_events=len(spec.events)
+    )
     try:
         model.encoder.load_state_dict(encoder_state, strict=True)
-        heads = {k.split(".", 1)[1]: v for k, v in heads_state.items() if k.startswith("topic_head.")}
-        model.topic_head.load_state_dict(heads, strict=True)
-        heads = {k.split(".", 1)[1]: v for k, v in heads_state.items() if k.startswith("sentiment_head.")}
-        model.sentiment_head.load_state_dict(heads, strict=True)
+        for name in HEAD_NAMES:
+            head = getattr(model, name)
+            weights = {k.split(".", 1)[1]: v for k, v in heads_state.items() if k.startswith(name + ".")}
+            if head is not None:
+                head.load_state_dict(weights, strict=True)
+            elif weights:
+                raise RuntimeError(f"{HEADS_FILE} holds an {name} that {SPEC_FILE} does not declare")
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0]
         raise ModelError(

@@ -1,6 +1,8 @@
-"""The classify stage: raw items in, scored items (topic, sentiment, companies) out.
+"""The classify stage: raw items in, scored items (topic, sentiment, risk events, companies) out.
 
-:func:`score_items` is the pure logic; :func:`make_classify_handler` adapts it to the worker's
+:func:`score_items` is the pure logic: personal data is masked out of title and body first (so the
+model, the bus and the index only ever see the masked text), items are routed to a classifier by
+language, and companies are linked. :func:`make_classify_handler` adapts it to the worker's
 batch-of-records interface, dead-lettering records that are not valid :class:`RawItem` JSON.
 """
 
@@ -13,32 +15,70 @@ from finsentinel.bus.base import Record
 from finsentinel.errors import ModelError, SchemaError
 from finsentinel.schema import RawItem, ScoredItem
 from finsentinel.worker import BatchHandler, Outcome, Output
-from nlp.base import Classifier
+from nlp.base import NO_EVENT, Classifier, Prediction
 from nlp.linking import EntityLinker
+from nlp.privacy import mask_pii_counts
+from nlp.routing import Router
 
 log = logging.getLogger(__name__)
 
 UNSUPPORTED_LANG = "lang_unsupported"
-SUPPORTED_LANGS = frozenset({"en", "zh"})
+PII_MASKED = "pii_masked"
+RISK_FLAG_PREFIX = "risk:"
+"""Risk-event types (models with an event head) travel as flags ``risk:<type>``, e.g. ``risk:信批违规``."""
 
 
-def score_items(items: Sequence[RawItem], classifier: Classifier, linker: EntityLinker) -> list[ScoredItem]:
-    """Classify ``items`` in one batch and link their companies; one :class:`ScoredItem` per item, in order.
+def mask_item(item: RawItem) -> tuple[RawItem, bool]:
+    """The item with personal data masked in title and body, and whether anything was masked."""
+    title, body = mask_pii_counts(item.title), mask_pii_counts(item.body)
+    if not (title.changed or body.changed):
+        return item, False
+    return item.model_copy(update={"title": title.text, "body": body.text}), True
 
-    Items in a language the model was not trained for (``lang`` 'other') are still scored, and
-    flagged ``lang_unsupported`` so that readers and the detector can discount them.
+
+def _classify_routed(items: Sequence[RawItem], router: Router) -> list[tuple[Prediction, str, bool]]:
+    """(prediction, model version, flagged) per item, one classify call per routed classifier."""
+    groups: dict[int, tuple[Classifier, list[int]]] = {}
+    flagged = []
+    for n, item in enumerate(items):
+        route = router.route(item.lang)
+        flagged.append(route.flagged)
+        groups.setdefault(id(route.classifier), (route.classifier, []))[1].append(n)
+    results: list[tuple[Prediction, str, bool] | None] = [None] * len(items)
+    for classifier, positions in groups.values():
+        predictions = classifier.classify([items[n].text for n in positions])
+        if len(predictions) != len(positions):
+            raise ModelError(
+                f"classifier {classifier.version} returned {len(predictions)} predictions for "
+                f"{len(positions)} texts"
+            )
+        version = classifier.version
+        for n, prediction in zip(positions, predictions, strict=True):
+            results[n] = (prediction, version, flagged[n])
+    return [r for r in results if r is not None]
+
+
+def score_items(
+    items: Sequence[RawItem], classifier: Classifier | Router, linker: EntityLinker, mask: bool = True
+) -> list[ScoredItem]:
+    """Mask, classify and link ``items``; one :class:`ScoredItem` per item, in order.
+
+    ``classifier`` is one classifier for every language or a :class:`Router`. Items in a language no
+    model is declared for are still scored (by the default model) and flagged ``lang_unsupported``;
+    items whose text had personal data masked are flagged ``pii_masked``.
     """
     if not items:
         return []
-    predictions = classifier.classify([item.text for item in items])
-    if len(predictions) != len(items):
-        raise ModelError(
-            f"classifier {classifier.version} returned {len(predictions)} predictions for {len(items)} texts"
-        )
-    version = classifier.version
+    router = classifier if isinstance(classifier, Router) else Router(classifier)
+    masked = [mask_item(item) if mask else (item, False) for item in items]
+    results = _classify_routed([m for m, _ in masked], router)
     scored = []
-    for item, prediction in zip(items, predictions, strict=True):
-        flags = () if item.lang in SUPPORTED_LANGS else (UNSUPPORTED_LANG,)
+    for (item, was_masked), (prediction, version, unsupported) in zip(masked, results, strict=True):
+        flags = (
+            ((UNSUPPORTED_LANG,) if unsupported else ())
+            + ((PII_MASKED,) if was_masked else ())
+            + tuple(RISK_FLAG_PREFIX + e for e in prediction.events if e != NO_EVENT)
+        )
         scored.append(
             ScoredItem.from_raw(
                 item,
@@ -55,7 +95,9 @@ def score_items(items: Sequence[RawItem], classifier: Classifier, linker: Entity
     return scored
 
 
-def make_classify_handler(classifier: Classifier, linker: EntityLinker, out_topic: str) -> BatchHandler:
+def make_classify_handler(
+    classifier: Classifier | Router, linker: EntityLinker, out_topic: str, mask: bool = True
+) -> BatchHandler:
     """A worker handler: decode raw items, score the valid ones together, publish them to ``out_topic``.
 
     A record that is not a valid RawItem gets a failed outcome (the worker dead-letters it with the
@@ -70,7 +112,7 @@ def make_classify_handler(classifier: Classifier, linker: EntityLinker, out_topi
             except SchemaError as exc:
                 decoded.append(exc)
         valid = [d for d in decoded if isinstance(d, RawItem)]
-        scored = iter(score_items(valid, classifier, linker))
+        scored = iter(score_items(valid, classifier, linker, mask))
         outcomes = []
         for item in decoded:
             if isinstance(item, SchemaError):

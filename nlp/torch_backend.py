@@ -1,20 +1,45 @@
-"""PyTorch backend of :class:`nlp.base.Classifier`: runs a model directory written by :mod:`nlp.model`."""
+"""PyTorch backend: :class:`TorchRunner` (the :class:`nlp.base.Runner` the inference engine uses),
+:func:`predict_proba` (training and evaluation) and :class:`TorchClassifier` (the engine on PyTorch
+with the first release's constructor)."""
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
 from finsentinel.errors import ModelError
-from nlp.base import Prediction
-from nlp.model import LoadedModel, MultiTaskModel, load_model
+from nlp.engine import InferenceEngine
+from nlp.model import ENCODER_INPUTS, MultiTaskModel, load_model
 
 log = logging.getLogger(__name__)
+
+
+class TorchRunner:
+    """Runs a model directory's network with PyTorch (fp32, inference mode)."""
+
+    name = "torch"
+    input_names = ENCODER_INPUTS
+
+    def __init__(self, model_dir: Path, threads: int = 0) -> None:
+        if threads:
+            torch.set_num_threads(threads)
+        self.loaded = load_model(model_dir)
+
+    def run(self, batch: Mapping[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+        """Head logits for one padded batch."""
+        inputs = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in batch.items()}
+        try:
+            with torch.inference_mode():
+                return tuple(t.float().numpy() for t in self.loaded.model(inputs))
+        except (RuntimeError, ValueError, IndexError) as exc:
+            raise ModelError(
+                f"model {self.loaded.version} failed on a batch of shape {batch['input_ids'].shape}: {exc}"
+            ) from exc
 
 
 def predict_proba(
@@ -23,15 +48,15 @@ def predict_proba(
     texts: Sequence[str],
     batch_size: int = 32,
     max_length: int = 64,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Topic and sentiment probabilities, one row per text in input order.
+) -> tuple[torch.Tensor, ...]:
+    """Topic and sentiment probabilities (softmax) and, with an event head, event probabilities
+    (sigmoid), one row per text in input order.
 
     Texts are batched in order of length so that padding stays short; runs in inference mode.
+    Used by training and evaluation; serving goes through :class:`nlp.engine.InferenceEngine`.
     """
-    n_topics = model.topic_head.out_features
-    n_sentiments = model.sentiment_head.out_features
-    topic_probs = torch.empty((len(texts), n_topics))
-    sentiment_probs = torch.empty((len(texts), n_sentiments))
+    heads = [model.topic_head, model.sentiment_head] + ([model.event_head] if model.event_head else [])
+    probs = [torch.empty((len(texts), head.out_features)) for head in heads]
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     was_training = model.training
     model.eval()
@@ -46,17 +71,18 @@ def predict_proba(
                     max_length=max_length,
                     return_tensors="pt",
                 )
-                topic_logits, sentiment_logits = model(batch)
+                logits = model(batch)
                 index = torch.tensor(chunk)
-                topic_probs[index] = topic_logits.float().softmax(-1)
-                sentiment_probs[index] = sentiment_logits.float().softmax(-1)
+                for n, head_logits in enumerate(logits):
+                    values = head_logits.float()
+                    probs[n][index] = values.sigmoid() if n == 2 else values.softmax(-1)
     finally:
         model.train(was_training)
-    return topic_probs, sentiment_probs
+    return tuple(probs)
 
 
-class TorchClassifier:
-    """Topic + sentiment classifier over a FinSentinel model directory.
+class TorchClassifier(InferenceEngine):
+    """The inference engine on PyTorch, with the first release's constructor (a drop-in replacement).
 
     The constructor does no I/O; the model is read on the first :meth:`classify` (or an explicit
     :meth:`load`, which a worker calls at start-up to fail fast on a missing or corrupt model).
@@ -71,54 +97,4 @@ class TorchClassifier:
                 f"expected batch_size >= 1, max_length >= 8, threads >= 0; got "
                 f"{batch_size}, {max_length}, {threads}"
             )
-        self.model_dir = Path(model_dir)
-        self.batch_size, self.max_length, self.threads = batch_size, max_length, threads
-        self._loaded: LoadedModel | None = None
-        self._lock = threading.Lock()
-
-    def load(self) -> LoadedModel:
-        """Read the model (once); raise :class:`ModelError` with one clear line if it cannot be used."""
-        with self._lock:
-            if self._loaded is None:
-                if self.threads:
-                    torch.set_num_threads(self.threads)
-                self._loaded = load_model(self.model_dir)
-                log.info(
-                    "classifier %s ready (batch %d, max_length %d)",
-                    self._loaded.version,
-                    self.batch_size,
-                    self.max_length,
-                )
-            return self._loaded
-
-    @property
-    def version(self) -> str:
-        """Model name and short weights hash, e.g. ``finsentinel-seed@3f2a9c1b7d0e``."""
-        return self.load().version
-
-    @property
-    def topics(self) -> tuple[str, ...]:
-        """The topic labels of the loaded model."""
-        return self.load().spec.topics
-
-    def classify(self, texts: Sequence[str]) -> list[Prediction]:
-        """One :class:`Prediction` per text, in input order."""
-        if not texts:
-            return []
-        loaded = self.load()
-        try:
-            topic_probs, sentiment_probs = predict_proba(
-                loaded.model, loaded.tokenizer, texts, self.batch_size, self.max_length
-            )
-        except (RuntimeError, ValueError) as exc:
-            raise ModelError(
-                f"model {loaded.version} failed on a batch of {len(texts)} texts: {exc}"
-            ) from exc
-        topics, sentiments = loaded.spec.topics, loaded.spec.sentiments
-        return [
-            Prediction.from_probabilities(
-                {t: round(float(p), 6) for t, p in zip(topics, t_row.tolist(), strict=True)},
-                {s: round(float(p), 6) for s, p in zip(sentiments, s_row.tolist(), strict=True)},
-            )
-            for t_row, s_row in zip(topic_probs, sentiment_probs, strict=True)
-        ]
+        super().__init__(model_dir, "torch", max_batch=batch_size, max_length=max_length, threads=threads)

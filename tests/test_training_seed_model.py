@@ -9,7 +9,6 @@ import pytest
 
 from nlp.model import CARD_JSON
 from nlp.torch_backend import TorchClassifier
-from training.seed import ensure_seed_model
 
 # Written after the seed data was frozen and never used to tune it: plainly negative headlines about
 # companies that occur nowhere in the seed data (the demo watchlist's and others).
@@ -35,11 +34,6 @@ PLAINLY_NEGATIVE = [
     "恒川铁路申请破产保护",
     "维萨实验室被指临床数据造假，股价崩盘",
 ]
-
-
-@pytest.fixture(scope="module")
-def seed_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return ensure_seed_model(tmp_path_factory.mktemp("seed") / "finsentinel-seed")
 
 
 @pytest.mark.slow

@@ -28,6 +28,16 @@ class TrainingArgs:
     dropout: float = 0.1
     extend_vocab: bool = True
     """Add unknown characters of the training texts (Chinese, for English bases) to the vocabulary."""
+    ngram_weight: float = 0.0
+    """Also fit a TF-IDF n-gram logistic regression per head and average its probabilities with this
+    weight (0: network only); see nlp.ngram."""
+    ngram_analysers: str = "word+char"
+    """'word+char' (word 1-2 + char_wb 2-5 grams, for English) or 'char' (char 1-3 grams, for Chinese)."""
+    ngram_c: float = 10.0
+    """Inverse regularisation strength of the n-gram logistic regressions."""
+    patience: int = 2
+    """Early stopping: stop after this many epochs without a better validation macro-F1 (0: never stop
+    early). With validation rows the weights of the best epoch are kept either way."""
 
     def __post_init__(self) -> None:
         checks: list[tuple[str, bool, str]] = [
@@ -56,6 +66,10 @@ class TrainingArgs:
             ("pooling", self.pooling in ("mean", "cls"), "'mean' or 'cls'"),
             ("dropout", _number(self.dropout) and 0 <= self.dropout < 1, "a number in [0, 1)"),
             ("extend_vocab", isinstance(self.extend_vocab, bool), "true or false"),
+            ("ngram_weight", _number(self.ngram_weight) and 0 <= self.ngram_weight < 1, "a number in [0, 1)"),
+            ("ngram_analysers", self.ngram_analysers in ("word+char", "char"), "'word+char' or 'char'"),
+            ("ngram_c", _number(self.ngram_c) and self.ngram_c > 0, "a number > 0"),
+            ("patience", isinstance(self.patience, int) and 0 <= self.patience <= 100, "an integer in 0..100"),
         ]
         bad = [f"{name}: expected {want}, got {getattr(self, name)!r}" for name, ok, want in checks if not ok]
         if bad:

@@ -116,6 +116,10 @@ def _metric_lines(metrics: Mapping[str, Any]) -> list[str]:
             f"| {head} | {m['n']} | {m['accuracy']:.3f} | {m['macro_f1']:.3f} | "
             f"{by_lang.get('en', {}).get('accuracy', '-')} | {by_lang.get('zh', {}).get('accuracy', '-')} |"
         )
+    events = metrics.get("events") or {}
+    if events.get("n"):
+        lines += ["", f"Risk events ({events['n']} rows): micro-F1 {events['micro_f1']:.3f}, "
+                  f"macro-F1 {events['macro_f1']:.3f}, exact match {events['exact_match']:.3f}."]
     return lines
 
 
@@ -150,9 +154,9 @@ def render_markdown(card: Mapping[str, Any]) -> str:
             f"languages {info.get('lang')}, sentiment {info.get('sentiment')}"
         )
     for source in data.get("files", []):
-        lines.append(
-            f"- file `{source.get('path')}`: {source.get('rows')} rows, sha256 `{source.get('sha256')}`"
-        )
+        rows = f"{source['rows']} rows, " if "rows" in source else ""
+        role = f" ({source['role']})" if "role" in source else ""
+        lines.append(f"- file `{source.get('path')}`{role}: {rows}sha256 `{source.get('sha256')}`")
     if data.get("notes"):
         lines += ["", str(data["notes"])]
     lines += ["", "## Validation", "", *_metric_lines(card["validation_metrics"])]
@@ -178,3 +182,15 @@ def render_markdown(card: Mapping[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def describe_file(path: str | Path, role: str) -> dict[str, Any]:
+    """Path, role and SHA-256 of a data file (a dataset id that is not a local file gets no hash)."""
+    file = Path(path)
+    if not file.is_file():
+        return {"path": str(path), "role": role}
+    digest = hashlib.sha256()
+    with file.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return {"path": str(path), "role": role, "sha256": digest.hexdigest()}

@@ -1,13 +1,248 @@
-"""`finsentinel` subcommands of the `training` package (registered by finsentinel.cli)."""
+"""`finsentinel train` and `finsentinel evaluate` (registered by finsentinel.cli)."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from finsentinel.errors import ConfigError
+from finsentinel.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_ARG_FLAGS: tuple[tuple[str, type, str], ...] = (
+    ("epochs", int, "training epochs (most; early stopping may end sooner)"),
+    ("lr", float, "learning rate of encoder and heads"),
+    ("embedding_lr", float, "learning rate of the word embeddings"),
+    ("batch_size", int, "training batch size"),
+    ("max_length", int, "tokens per text, longer ones are truncated"),
+    ("seed", int, "random seed (weights are reproducible for a seed, data and thread count)"),
+    ("patience", int, "stop after this many epochs without a better validation macro-F1 (0: never)"),
+    ("threads", int, "torch CPU threads (0: torch default)"),
+    ("warmup_ratio", float, "share of steps with a rising learning rate"),
+    ("dropout", float, "dropout before the heads"),
+    ("ngram_weight", float, "also fit a TF-IDF n-gram model and average its probabilities with this weight"),
+    ("ngram_c", float, "inverse regularisation of the n-gram logistic regressions"),
+)
 
 
 def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction) -> None:
-    """Add this package's subcommands to ``sub`` and its benchmarks to ``bench``.
+    """Add `train` and `evaluate` to ``sub``."""
+    train = sub.add_parser("train", help="fine-tune a topic + sentiment (+ risk-event) classifier")
+    train.add_argument("--train", nargs="+", required=True, metavar="FILE",
+                       help="labelled files (JSONL/CSV/parquet): rows with text + label and/or topic")
+    train.add_argument("--valid", nargs="*", default=[], metavar="FILE", help="validation files, same format")
+    train.add_argument("--events", nargs="*", default=[], metavar="FILE",
+                       help="risk-event files (types in 'topics' or space-separated 'topic'): adds the event head")
+    train.add_argument("--valid-events", nargs="*", default=[], metavar="FILE", help="validation event files")
+    train.add_argument("--out", required=True, type=Path, help="model directory to write (replaced atomically)")
+    train.add_argument("--base-model", help="HF checkpoint directory or 'bundled-minilm' (default: nlp.base_model)")
+    train.add_argument("--name", default=None, help="model name recorded in the directory (default: its name)")
+    train.add_argument("--lang", help="language of the model: its topics are checked against nlp.taxonomy.LANG")
+    train.add_argument("--label-map", help="sentiment label translation, e.g. Bearish=negative,Bullish=positive")
+    train.add_argument("--limit", type=int, default=None, help="at most this many rows per file (smoke runs)")
+    for name, kind, text in _ARG_FLAGS:
+        train.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, default=None, help=text)
+    train.add_argument("--class-weights", dest="class_weights", action=argparse.BooleanOptionalAction,
+                       default=None, help="inverse-frequency class weights in the losses")
+    train.add_argument("--extend-vocab", dest="extend_vocab", action=argparse.BooleanOptionalAction,
+                       default=None, help="add unknown characters of the training texts to the vocabulary")
+    train.add_argument("--pooling", choices=("mean", "cls"), default=None, help="pooling of token states")
+    train.add_argument("--ngram-analysers", dest="ngram_analysers", choices=("word+char", "char"), default=None,
+                       help="n-gram features: word 1-2 + char_wb 2-5 (English) or char 1-3 (Chinese)")
+    train.set_defaults(func=cmd_train)
 
-    Each command sets ``func=(args, settings) -> int`` with ``set_defaults``; heavy imports go
-    inside the command function so that ``finsentinel --help`` stays fast.
-    """
+    pretrain = sub.add_parser("pretrain", help="continued masked-LM training on unlabelled text (new base model)")
+    pretrain.add_argument("--corpus", nargs="+", required=True, metavar="FILE", help="files with a 'text' column")
+    pretrain.add_argument("--out", required=True, type=Path, help="checkpoint directory to write")
+    pretrain.add_argument("--base-model", help="HF checkpoint directory or 'bundled-minilm' (default: nlp.base_model)")
+    pretrain.add_argument("--epochs", type=int, default=1)
+    pretrain.add_argument("--lr", type=float, default=1e-4)
+    pretrain.add_argument("--batch-size", type=int, default=32)
+    pretrain.add_argument("--max-length", type=int, default=128)
+    pretrain.add_argument("--threads", type=int, default=0)
+    pretrain.add_argument("--limit", type=int, default=None, help="at most this many texts per file")
+    pretrain.add_argument("--extend-vocab", action=argparse.BooleanOptionalAction, default=True,
+                          help="add the corpus's unknown characters to the vocabulary first")
+    pretrain.set_defaults(func=cmd_pretrain)
+
+    ngram = sub.add_parser("ngram", help="add or replace the n-gram half of a trained model (no network retraining)")
+    ngram.add_argument("--model", required=True, type=Path, help="model directory (rewritten in place)")
+    ngram.add_argument("--train", nargs="+", required=True, metavar="FILE", help="labelled training files")
+    ngram.add_argument("--valid", nargs="*", default=[], metavar="FILE", help="validation files (for the card)")
+    ngram.add_argument("--weight", type=float, default=0.5, help="weight of the n-gram probabilities")
+    ngram.add_argument("--analysers", choices=("word+char", "char"), default="word+char")
+    ngram.add_argument("--c", type=float, default=10.0, help="inverse regularisation of the logistic regressions")
+    ngram.add_argument("--label-map", help="sentiment label translation, e.g. Bearish=negative,...")
+    ngram.set_defaults(func=cmd_ngram)
+
+    evaluate = sub.add_parser("evaluate", help="score a model on a labelled file")
+    evaluate.add_argument("--model", required=True, type=Path, help="model directory")
+    evaluate.add_argument("--data", required=True, nargs="+", metavar="FILE", help="labelled files")
+    evaluate.add_argument("--task", required=True, choices=("sentiment", "topic", "events"))
+    evaluate.add_argument("--label-map", help="sentiment label translation, e.g. Bearish=negative,...")
+    evaluate.add_argument("--backend", choices=("torch", "onnx", "onnx-int8"), default=None,
+                          help="inference backend (default: nlp.backend)")
+    evaluate.add_argument("--limit", type=int, default=None, help="at most this many rows per file")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+
+def _label_map(args: argparse.Namespace, settings: Settings) -> dict[str, str]:
+    from training.data import parse_label_map
+
+    return {**settings.training.label_map, **parse_label_map(args.label_map)}
+
+
+def _rows(files: list[str], label_map: dict[str, str], limit: int | None, events: bool) -> list[dict[str, Any]]:
+    from training.data import read_event_rows, read_rows
+
+    rows: list[dict[str, Any]] = []
+    for file in files:
+        part = read_event_rows(file) if events else read_rows(file, label_map)
+        rows += part[:limit] if limit else part
+    return rows
+
+
+def _training_args(args: argparse.Namespace, settings: Settings) -> Any:
+    from training.args import TrainingArgs
+
+    overrides = dict(settings.training.args)
+    for name in [f[0] for f in _ARG_FLAGS] + ["class_weights", "extend_vocab", "pooling", "ngram_analysers"]:
+        if getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
+    return TrainingArgs.from_dict(overrides)
+
+
+def _check_taxonomy(lang: str | None, rows: list[dict[str, Any]], settings: Settings) -> None:
+    if not lang or lang not in settings.nlp.taxonomy:
+        return
+    expected = set(settings.nlp.taxonomy[lang])
+    found = {str(r["topic"]) for r in rows if r.get("topic") is not None}
+    if found != expected:
+        raise ConfigError(
+            f"nlp.taxonomy.{lang} lists topics the training data does not match (missing "
+            f"{sorted(expected - found)}, unexpected {sorted(found - expected)}); fix the data or the setting"
+        )
+
+
+class _Bar:
+    """A tqdm bar over optimiser steps, on stderr (only when it is a terminal; logs say the rest)."""
+
+    def __init__(self) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=0, unit="step", desc="training", file=sys.stderr, dynamic_ncols=True)
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar.total != total:
+            self.bar.total = total
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _progress_bar() -> _Bar | None:
+    return _Bar() if sys.stderr.isatty() else None
+
+
+def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    """Fine-tune on the given files and write the model directory; print a JSON summary."""
+    from training.card import describe_file
+    from training.train import train_multitask
+
+    label_map = _label_map(args, settings)
+    rows_train = _rows(args.train, label_map, args.limit, False) + _rows(args.events, {}, args.limit, True)
+    rows_valid = _rows(args.valid, label_map, args.limit, False) + _rows(args.valid_events, {}, args.limit, True)
+    _check_taxonomy(args.lang, rows_train, settings)
+    training_args = _training_args(args, settings)
+    bar = _progress_bar()
+    files = [describe_file(f, role) for role, group in
+             (("train", args.train), ("valid", args.valid), ("events", args.events),
+              ("valid-events", args.valid_events)) for f in group]
+    result = train_multitask(
+        args.base_model or settings.nlp.base_model,
+        rows_train,
+        rows_valid,
+        training_args,
+        args.out,
+        lambda message: log.info("%s", message),
+        name=args.name or args.out.name,
+        data_sources={"files": files, "label_map": label_map, "limit_per_file": args.limit},
+        card_extra={"language": args.lang} if args.lang else None,
+        on_step=bar,
+    )
+    if bar is not None:
+        bar.close()
+    summary = {
+        "model_dir": str(result.model_dir),
+        "version": result.version,
+        "best_epoch": result.best_epoch,
+        "steps": result.steps,
+        "seconds": result.seconds,
+        "added_tokens": result.added_tokens,
+        "validation": {
+            head: {k: m[k] for k in ("n", "accuracy", "macro_f1", "weighted_f1", "micro_f1") if k in m}
+            for head, m in result.metrics.items()
+            if m.get("n")
+        },
+    }
+    sys.stdout.write(json.dumps(summary, ensure_ascii=False) + "\n")
+    return 0
+
+
+def cmd_pretrain(args: argparse.Namespace, settings: Settings) -> int:
+    """Continued MLM pre-training; print a JSON summary."""
+    from training.data import texts_of
+    from training.mlm import MlmArgs, pretrain_mlm
+
+    texts = [t for file in args.corpus for t in texts_of(file, args.limit)]
+    mlm_args = MlmArgs(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, max_length=args.max_length,
+                       extend_vocab=args.extend_vocab, threads=args.threads)
+    summary = pretrain_mlm(args.base_model or settings.nlp.base_model, texts, mlm_args, args.out)
+    sys.stdout.write(json.dumps(summary) + "\n")
+    return 0
+
+
+def cmd_ngram(args: argparse.Namespace, settings: Settings) -> int:
+    """Fit the n-gram model on the files and store it in the model directory; print the metrics."""
+    from training.card import describe_file
+    from training.ensemble import attach_ngram
+
+    label_map = _label_map(args, settings)
+    result = attach_ngram(
+        args.model,
+        _rows(args.train, label_map, None, False),
+        _rows(args.valid, label_map, None, False),
+        args.weight,
+        args.analysers,
+        args.c,
+        sources=[describe_file(f, "train") for f in args.train],
+    )
+    brief = {
+        part: {head: {k: m[k] for k in ("n", "accuracy", "macro_f1", "weighted_f1") if k in m}
+               for head, m in result[part].items() if m.get("n")}
+        for part in ("network", "ensemble")
+    }
+    sys.stdout.write(json.dumps({"model_dir": result["model_dir"], **brief}, ensure_ascii=False) + "\n")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    """Score the model on labelled rows for one task; print the metrics."""
+    from training.evaluation import evaluate_model, format_report
+
+    events = args.task == "events"
+    rows = _rows(args.data, _label_map(args, settings), args.limit, events)
+    report = evaluate_model(args.model, rows, args.task, args.backend or settings.nlp.backend, settings.nlp)
+    report["data"] = list(args.data)
+    if args.json:
+        sys.stdout.write(json.dumps(report, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(format_report(report))
+    return 0

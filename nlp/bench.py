@@ -1,0 +1,165 @@
+"""``finsentinel bench classify``: the inference engine's throughput and latency, and its overhead
+against a bare ONNX Runtime (or PyTorch) run of exactly the same padded batches.
+
+Throughput run: one text per request is submitted to the engine's dynamic batcher, with at most
+``2 * max_batch * pool`` texts in flight (a producer that keeps the engine busy without an
+unbounded queue). Latency run: texts arrive one by one at half the measured throughput (a steady
+stream the engine can keep up with); ``p50_ms``/``p99_ms`` are its submit-to-result times, which
+include the wait for batch mates (at most ``max_wait_ms``) and the batch's own run time. The batches the engine formed are recorded and then
+replayed through a fresh bare session (no tokenising, bucketing, batching threads or result
+objects): ``ratio = docs_per_s / bare_docs_per_s`` is the share of the backend's own speed that
+the engine keeps. Each side is run ``repeat`` times and the fastest run counts (CPU timings on a
+shared machine are noisy; the fastest run is the least disturbed one).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nlp.engine import Backend, InferenceEngine, PaddedBatch, make_runner
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What to run: backend, engine bounds, threads (0 = library default), repetitions."""
+
+    backend: Backend = "onnx-int8"
+    max_batch: int = 128
+    max_wait_ms: float = 5.0
+    threads: int = 0
+    repeat: int = 2
+    max_length: int | None = None
+    pool: int = 4
+    latency_texts: int = 1000
+
+
+def _stream(engine: InferenceEngine, texts: Sequence[str], in_flight: int) -> tuple[float, list[float]]:
+    """Submit one text per request with at most ``in_flight`` outstanding; (seconds, latencies in s)."""
+    gate = threading.Semaphore(in_flight)
+    latencies = [0.0] * len(texts)
+    done = threading.Event()
+    remaining = [len(texts)]
+    lock = threading.Lock()
+
+    def finished(index: int, submitted: float) -> Any:
+        def callback(future: Future[Any]) -> None:
+            latencies[index] = time.perf_counter() - submitted
+            gate.release()
+            with lock:
+                remaining[0] -= 1
+                if remaining[0] == 0:
+                    done.set()
+
+        return callback
+
+    started = time.perf_counter()
+    for i, text in enumerate(texts):
+        gate.acquire()
+        submitted = time.perf_counter()
+        engine.submit([text]).add_done_callback(finished(i, submitted))
+    done.wait()
+    return time.perf_counter() - started, latencies
+
+
+def _paced(engine: InferenceEngine, texts: Sequence[str], rate: float) -> list[float]:
+    """Submit one text every ``1 / rate`` seconds; the submit-to-result latencies in seconds."""
+    latencies = [0.0] * len(texts)
+    futures = []
+    started = time.perf_counter()
+    for i, text in enumerate(texts):
+        delay = started + i / rate - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        submitted = time.perf_counter()
+        future = engine.submit([text])
+
+        def record(f: Future[Any], i: int = i, submitted: float = submitted) -> None:
+            latencies[i] = time.perf_counter() - submitted
+
+        future.add_done_callback(record)
+        futures.append(future)
+    for future in futures:
+        future.result()
+    return latencies
+
+
+def _bare(model_dir: Path, backend: Backend, threads: int, batches: Sequence[PaddedBatch]) -> float:
+    """Seconds a bare runner (fresh session / model) needs for the recorded batches."""
+    runner = make_runner(model_dir, backend, threads)
+    session = getattr(runner, "session", None)
+    arrays = [b.arrays for b in batches]
+    if session is not None:
+        names = [i.name for i in session.get_inputs()]
+        feeds = [{n: a[n] for n in names} for a in arrays]
+        session.run(None, feeds[0])  # warm-up
+        started = time.perf_counter()
+        for feed in feeds:
+            session.run(None, feed)
+        return time.perf_counter() - started
+    runner.run(arrays[0])
+    started = time.perf_counter()
+    for batch in arrays:
+        runner.run(batch)
+    return time.perf_counter() - started
+
+
+def bench_classify(model_dir: str | Path, texts: Sequence[str], config: BenchConfig) -> dict[str, Any]:
+    """Run the benchmark; the result is the JSON object ``finsentinel bench classify`` prints."""
+    path = Path(model_dir)
+    recorded: list[PaddedBatch] = []
+    engine = InferenceEngine(
+        path, config.backend, config.max_batch, config.max_wait_ms, config.max_length, config.threads,
+        on_batch=recorded.append, pool=config.pool,
+    )
+    engine.load()
+    engine.classify(list(texts[: config.max_batch]))  # warm-up (allocations, lazy graph optimisation)
+    best_seconds, best_batches = float("inf"), recorded
+    try:
+        for _ in range(max(1, config.repeat)):
+            recorded.clear()
+            seconds, _ = _stream(engine, texts, 2 * config.max_batch * config.pool)
+            if seconds < best_seconds:
+                best_seconds, best_batches = seconds, list(recorded)
+        latency_rate = 0.5 * len(texts) / best_seconds
+        latencies = _paced(engine, texts[: config.latency_texts], latency_rate)
+    finally:
+        engine.close()
+    bare_seconds = min(
+        _bare(path, config.backend, config.threads, best_batches) for _ in range(max(1, config.repeat))
+    )
+    sizes = [len(b.positions) for b in best_batches]
+    widths = [b.arrays["input_ids"].shape[1] for b in best_batches]
+    lat_ms = np.array(latencies) * 1000.0
+    docs_per_s = len(texts) / best_seconds
+    bare_docs_per_s = len(texts) / bare_seconds
+    return {
+        "model": engine.version,
+        "backend": engine.runner_name,
+        "n": len(texts),
+        "docs_per_s": round(docs_per_s, 1),
+        "p50_ms": round(float(np.percentile(lat_ms, 50)), 2),
+        "p99_ms": round(float(np.percentile(lat_ms, 99)), 2),
+        "latency_docs_per_s": round(latency_rate, 1),
+        "latency_n": len(latencies),
+        "bare_docs_per_s": round(bare_docs_per_s, 1),
+        "ratio": round(docs_per_s / bare_docs_per_s, 3),
+        "batches": len(best_batches),
+        "mean_batch": round(float(np.mean(sizes)), 1) if sizes else 0.0,
+        "mean_padded_length": round(float(np.mean(widths)), 1) if widths else 0.0,
+        "max_batch": config.max_batch,
+        "max_wait_ms": config.max_wait_ms,
+        "pool": config.pool,
+        "threads": config.threads,
+        "repeat": config.repeat,
+    }

@@ -1,0 +1,62 @@
+"""Build the classify stage's classifiers from :class:`finsentinel.settings.NlpSettings`.
+
+One :class:`nlp.engine.InferenceEngine` per distinct model directory (the default ``model_dir`` and
+those of ``nlp.models``), on the configured backend, behind a :class:`nlp.routing.Router`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from finsentinel.settings import NlpSettings
+from nlp.engine import InferenceEngine
+from nlp.model import SPEC_FILE
+from nlp.routing import Router
+
+REFERENCE_MODELS = {"en": Path("models/finsentinel-en"), "zh": Path("models/finsentinel-zh")}
+
+
+def routes(settings: NlpSettings, root: Path | None = None) -> dict[str, Path]:
+    """``nlp.models``, or (when empty and ``reference_models`` is on) the reference models that exist.
+
+    ``root`` is the directory relative paths are taken from (default: the working directory).
+    """
+    if settings.models or not settings.reference_models:
+        return dict(settings.models)
+    base = root or Path.cwd()
+    return {lang: base / path for lang, path in REFERENCE_MODELS.items() if (base / path / SPEC_FILE).is_file()}
+
+
+def make_engine(settings: NlpSettings, model_dir: Path) -> InferenceEngine:
+    """An engine over ``model_dir`` with the settings' backend, batch bounds, max_length and threads."""
+    return InferenceEngine(
+        model_dir,
+        backend=settings.backend,
+        max_batch=settings.batch_size,
+        max_wait_ms=settings.max_wait_ms,
+        max_length=settings.max_length,
+        threads=settings.threads,
+    )
+
+
+def build_router(settings: NlpSettings) -> Router:
+    """The router over every configured model; constructs only (call ``load()`` to read the models)."""
+    engines: dict[Path, InferenceEngine] = {}
+
+    def engine(path: Path) -> InferenceEngine:
+        key = path.expanduser().absolute()
+        if key not in engines:
+            engines[key] = make_engine(settings, path)
+        return engines[key]
+
+    default = engine(settings.model_dir)
+    routed = {lang: engine(path) for lang, path in routes(settings).items()}
+    return Router(default, routed, settings.default_languages)
+
+
+def load_router(settings: NlpSettings) -> Router:
+    """:func:`build_router`, loaded and checked against ``nlp.taxonomy`` (fails fast, one clear line)."""
+    router = build_router(settings)
+    router.load()
+    router.check_taxonomy(settings.taxonomy)
+    return router

@@ -1,0 +1,107 @@
+"""The training loop: early stopping keeps the best epoch, masked losses per head, event weights,
+and metrics that agree with scikit-learn's definitions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from finsentinel.errors import ConfigError
+from tests.tiny_model import make_tiny_base_dir, tiny_rows
+from training import loop as loop_module
+from training.args import TrainingArgs
+from training.loop import IGNORE, class_weights, encode_rows, event_pos_weights, selection_score
+from training.metrics import classification_metrics, multilabel_metrics
+from training.train import train_multitask
+
+FAST = TrainingArgs(epochs=4, batch_size=4, lr=1e-3, max_length=24, warmup_ratio=0.0, seed=3, patience=1)
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_base_dir(tmp_path_factory.mktemp("base") / "bert")
+
+
+def test_early_stopping_restores_the_best_epoch(
+    base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scores = iter([0.5, 0.9, 0.4, 0.3])  # best at epoch 2; epoch 3 is worse, patience 1 stops there
+    snapshots: list[dict[str, torch.Tensor]] = []
+    real_snapshot = loop_module._snapshot
+
+    def snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+        state = real_snapshot(model)
+        snapshots.append(state)
+        return state
+
+    monkeypatch.setattr(loop_module, "selection_score", lambda metrics: next(scores))
+    monkeypatch.setattr(loop_module, "_snapshot", snapshot)
+    messages: list[str] = []
+    result = train_multitask(base, tiny_rows(), tiny_rows()[:6], FAST, tmp_path / "m", messages.append)
+    assert result.best_epoch == 2 and [h["epoch"] for h in result.history] == [1, 2, 3]
+    assert any("early stopping: no gain for 1 epochs, keeping epoch 2" in m for m in messages)
+    assert result.steps == 3 * 3  # 12 rows / batch 4, three epochs run
+    from nlp.model import load_model
+
+    saved = load_model(tmp_path / "m").model.state_dict()
+    assert all(torch.equal(saved[k], snapshots[-1][k]) for k in ("topic_head.weight", "sentiment_head.bias"))
+
+
+def test_without_validation_rows_every_epoch_runs(base: Path, tmp_path: Path) -> None:
+    result = train_multitask(base, tiny_rows(), [], FAST, tmp_path / "m")
+    assert result.best_epoch == 4 and result.history == [] and result.steps == 12
+
+
+def test_event_rows_train_the_event_head(base: Path, tmp_path: Path) -> None:
+    rows: list[dict[str, Any]] = [*tiny_rows(), {"text": "公司信披违规", "events": ["信批违规"]},
+                                  {"text": "公告", "events": ["其他"]}]
+    result = train_multitask(base, rows, rows[-2:], FAST, tmp_path / "m")
+    assert result.spec.events == tuple(sorted(("信批违规", "其他")))
+    assert result.metrics["events"]["n"] == 2
+    with pytest.raises(ConfigError, match="event types \\['涉嫌传销'\\] do not occur"):
+        train_multitask(base, rows, [{"text": "x", "events": ["涉嫌传销"]}], FAST, tmp_path / "n")
+    with pytest.raises(ConfigError, match="list of event types"):
+        bad: list[dict[str, Any]] = [*rows, {"text": "x", "events": "信批违规"}]
+        train_multitask(base, bad, [], FAST, tmp_path / "n")
+
+
+def test_encoding_marks_missing_labels() -> None:
+    data = encode_rows([{"text": "a", "label": "negative"}, {"text": "b", "topic": "T"},
+                        {"text": "c", "events": ["E"]}], ["T"], ["E"], "train")
+    assert data.sentiments.tolist() == [0, IGNORE, IGNORE] and data.topics.tolist() == [IGNORE, 0, IGNORE]
+    assert data.has_events.tolist() == [False, False, True] and data.events[2].tolist() == [1.0]
+
+
+def test_class_and_event_weights() -> None:
+    targets = torch.tensor([0, 0, 0, 1, IGNORE])
+    assert class_weights(targets, 3, True).tolist() == pytest.approx([4 / 6, 2.0, 0.0])
+    assert class_weights(targets, 3, False).tolist() == [1.0, 1.0, 1.0]
+    events = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 0.0]])
+    weights = event_pos_weights(events, torch.tensor([True, True, True, False]), True)
+    assert weights.tolist() == pytest.approx([1.0, 2 ** 0.5])
+
+
+def test_selection_score_averages_labelled_heads() -> None:
+    metrics: dict[str, Any] = {"sentiment": {"n": 3, "macro_f1": 0.5}, "topic": {"n": 0}, "events": {"n": 2, "macro_f1": 0.7}}
+    assert selection_score(metrics) == pytest.approx(0.6) and selection_score({}) == 0.0
+
+
+def test_metrics_match_scikit_learn() -> None:
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    y_true = ["a", "a", "b", "c", "c", "c", "b", "a"]
+    y_pred = ["a", "b", "b", "c", "a", "c", "d", "a"]
+    ours = classification_metrics(y_true, y_pred)
+    labels = sorted(set(y_true) | set(y_pred))
+    assert ours["macro_f1"] == round(sklearn_metrics.f1_score(y_true, y_pred, average="macro", labels=labels), 4)
+    assert ours["weighted_f1"] == round(sklearn_metrics.f1_score(y_true, y_pred, average="weighted"), 4)
+    assert ours["confusion"] == sklearn_metrics.confusion_matrix(y_true, y_pred, labels=labels).tolist()
+    assert ours["per_class"]["a"]["precision"] == round(2 / 3, 4) and ours["per_class"]["a"]["support"] == 3
+    fixed = classification_metrics(["x"], ["x"], labels=["y", "x"])
+    assert fixed["labels"] == ["y", "x"] and fixed["confusion"] == [[0, 0], [0, 1]] and fixed["macro_f1"] == 1.0
+    multi = multilabel_metrics([["a"], ["a", "b"], ["c"]], [["a"], ["a"], ["b"]], ["a", "b", "c"])
+    # a: tp 2; b: fn 1, fp 1; c: fn 1 -> micro = 2*2 / (2*2 + 1 + 2) ; macro = (1 + 0 + 0) / 3
+    assert multi["micro_f1"] == round(4 / 7, 4) and multi["macro_f1"] == round(1 / 3, 4)
+    assert multi["exact_match"] == round(1 / 3, 4) and multilabel_metrics([], [], ["a"]) == {"n": 0}

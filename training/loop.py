@@ -1,0 +1,269 @@
+"""The optimisation loop: encoded rows, length-bucketed shuffled batches, masked multi-task losses,
+per-epoch validation with early stopping on macro-F1, and restoring the best epoch's weights.
+
+Rows may carry any subset of the labels (sentiment, topic, risk events): each head's loss is taken
+over the rows of the batch that carry its label, so sentiment-only and topic-only files train their
+own head over the shared encoder in mixed batches.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import get_linear_schedule_with_warmup
+
+from finsentinel.errors import ConfigError
+from finsentinel.schema import SENTIMENTS
+from nlp.model import MultiTaskModel, label_index
+from training.args import TrainingArgs
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+Validate = Callable[[], dict[str, Any]]
+StepHook = Callable[[int, int], None]
+"""Called after every optimiser step with (steps done, planned steps), e.g. to drive a progress bar."""
+IGNORE = -100
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Training rows as tensors; ``IGNORE`` marks a missing label, ``has_events`` rows with event labels."""
+
+    texts: list[str]
+    topics: torch.Tensor
+    sentiments: torch.Tensor
+    events: torch.Tensor
+    has_events: torch.Tensor
+    langs: list[str]
+
+
+def row_events(row: Mapping[str, Any]) -> list[str] | None:
+    """The risk-event types of a row (``events``: a list of types), or None when it has none."""
+    events = row.get("events")
+    if events is None:
+        return None
+    if not isinstance(events, list | tuple) or not all(isinstance(e, str) for e in events):
+        raise ConfigError(f"expected 'events' to be a list of event types, got {events!r:.120}")
+    return list(events)
+
+
+def encode_rows(
+    rows: Sequence[Mapping[str, Any]], topics: Sequence[str], events: Sequence[str], split: str
+) -> Encoded:
+    """Check and encode rows; :class:`ConfigError` names the first bad row."""
+    topic_ids, sentiment_ids, event_ids = label_index(topics), label_index(SENTIMENTS), label_index(events)
+    texts, topic_t, sentiment_t, langs = [], [], [], []
+    event_t = torch.zeros((len(rows), len(events)))
+    has_events = torch.zeros(len(rows), dtype=torch.bool)
+    for n, row in enumerate(rows):
+        text, topic, label = row.get("text"), row.get("topic"), row.get("label")
+        try:
+            row_ev = row_events(row)
+        except ConfigError as exc:
+            raise ConfigError(f"{split} row {n}: {exc}") from exc
+        if not isinstance(text, str) or (topic is None and label is None and row_ev is None):
+            raise ConfigError(
+                f"{split} row {n}: expected 'text' and a 'label' and/or 'topic' (or 'events'), "
+                f"got {dict(row)!r:.200}"
+            )
+        if label is not None and label not in sentiment_ids:
+            raise ConfigError(
+                f"{split} row {n}: sentiment label {label!r} is not one of {list(SENTIMENTS)}; "
+                "translate it with --label-map (e.g. Bearish=negative,Bullish=positive,Neutral=neutral)"
+            )
+        if topic is not None and topic not in topic_ids:
+            raise ConfigError(f"{split} row {n}: topic {topic!r} does not occur in the training rows")
+        if row_ev is not None:
+            unknown = [e for e in row_ev if e not in event_ids]
+            if unknown:
+                raise ConfigError(f"{split} row {n}: event types {unknown} do not occur in the training rows")
+            has_events[n] = True
+            for e in row_ev:
+                event_t[n, event_ids[e]] = 1.0
+        texts.append(text)
+        topic_t.append(IGNORE if topic is None else topic_ids[topic])
+        sentiment_t.append(IGNORE if label is None else sentiment_ids[label])
+        langs.append(str(row.get("lang", "?")))
+    return Encoded(
+        texts,
+        torch.tensor(topic_t, dtype=torch.long),
+        torch.tensor(sentiment_t, dtype=torch.long),
+        event_t,
+        has_events,
+        langs,
+    )
+
+
+def class_weights(targets: torch.Tensor, n_classes: int, enabled: bool) -> torch.Tensor:
+    """Inverse-frequency weights (mean 1 over present classes); all ones when disabled."""
+    counts = torch.bincount(targets[targets != IGNORE], minlength=n_classes).float()
+    if not enabled or counts.sum() == 0:
+        return torch.ones(n_classes)
+    present = counts > 0
+    weights = torch.zeros(n_classes)
+    weights[present] = counts.sum() / (present.sum() * counts[present])
+    return weights
+
+
+def event_pos_weights(events: torch.Tensor, has_events: torch.Tensor, enabled: bool) -> torch.Tensor:
+    """BCE positive weights: negatives/positives per type, square-rooted and capped at 10 (rare types)."""
+    n_events = events.shape[1]
+    if not enabled or not bool(has_events.any()):
+        return torch.ones(n_events)
+    labelled = events[has_events]
+    positives = labelled.sum(0)
+    ratio = (labelled.shape[0] - positives) / positives.clamp(min=1.0)
+    return ratio.sqrt().clamp(min=1.0, max=10.0)
+
+
+def _optimizer(model: MultiTaskModel, args: TrainingArgs) -> torch.optim.Optimizer:
+    embeddings = model.encoder.get_input_embeddings().weight
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
+    for name, param in model.named_parameters():
+        if param is embeddings:
+            continue
+        (no_decay if param.ndim < 2 or "LayerNorm" in name or "layer_norm" in name else decay).append(param)
+    groups = [
+        {"params": decay, "weight_decay": args.weight_decay, "lr": args.lr},
+        {"params": no_decay, "weight_decay": 0.0, "lr": args.lr},
+        {"params": [embeddings], "weight_decay": 0.0, "lr": args.embedding_lr},
+    ]
+    return torch.optim.AdamW(groups, lr=args.lr)
+
+
+def batches(lengths: Sequence[int], batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
+    """Shuffled batches of similar-length rows: shuffle, sort within pools of 16 batches, shuffle batches.
+
+    Padding to the longest row of a batch then wastes little compute (about half, on headlines).
+    """
+    order = torch.randperm(len(lengths), generator=generator).tolist()
+    pool = batch_size * 16
+    out: list[torch.Tensor] = []
+    for start in range(0, len(order), pool):
+        chunk = sorted(order[start : start + pool], key=lambda i: lengths[i])
+        out += [torch.tensor(chunk[i : i + batch_size]) for i in range(0, len(chunk), batch_size)]
+    return [out[i] for i in torch.randperm(len(out), generator=generator).tolist()]
+
+
+@dataclass
+class _Losses:
+    topic: nn.Module
+    sentiment: nn.Module
+    events: nn.Module
+
+    def total(self, logits: tuple[torch.Tensor, ...], data: Encoded, index: torch.Tensor) -> torch.Tensor:
+        parts: list[torch.Tensor] = []
+        topics, sentiments = data.topics[index], data.sentiments[index]
+        if bool((topics != IGNORE).any()):
+            parts.append(self.topic(logits[0], topics))
+        if bool((sentiments != IGNORE).any()):
+            parts.append(self.sentiment(logits[1], sentiments))
+        mask = data.has_events[index]
+        if len(logits) > 2 and bool(mask.any()):
+            parts.append(self.events(logits[2][mask], data.events[index][mask]))
+        return torch.stack(parts).sum()
+
+
+def selection_score(metrics: Mapping[str, Any]) -> float:
+    """What early stopping maximises: the mean macro-F1 of the heads that have validation labels."""
+    scores = [float(m["macro_f1"]) for m in metrics.values() if isinstance(m, dict) and m.get("n")]
+    return sum(scores) / len(scores) if scores else 0.0
+
+
+@dataclass
+class LoopResult:
+    """Steps taken, the epoch whose weights were kept, and the validation history."""
+
+    steps: int
+    best_epoch: int
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def train_loop(
+    model: MultiTaskModel,
+    tokenizer: Any,
+    data: Encoded,
+    args: TrainingArgs,
+    report: Progress,
+    validate: Validate | None = None,
+    on_step: StepHook | None = None,
+) -> LoopResult:
+    """Train for up to ``args.epochs``; with ``validate``, keep the best epoch and stop after ``patience``."""
+    losses = _Losses(
+        nn.CrossEntropyLoss(
+            weight=class_weights(data.topics, model.topic_head.out_features, args.class_weights),
+            ignore_index=IGNORE,
+        ),
+        nn.CrossEntropyLoss(
+            weight=class_weights(data.sentiments, len(SENTIMENTS), args.class_weights), ignore_index=IGNORE
+        ),
+        nn.BCEWithLogitsLoss(pos_weight=event_pos_weights(data.events, data.has_events, args.class_weights)),
+    )
+    steps_per_epoch = (len(data.texts) + args.batch_size - 1) // args.batch_size
+    total = steps_per_epoch * args.epochs
+    optimizer = _optimizer(model, args)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(total * args.warmup_ratio), total)
+    generator = torch.Generator().manual_seed(args.seed)
+    lengths = [
+        len(ids) for ids in tokenizer(data.texts, truncation=True, max_length=args.max_length)["input_ids"]
+    ]
+    every = max(1, steps_per_epoch // 4)
+    started = time.perf_counter()
+    result = LoopResult(steps=0, best_epoch=args.epochs)
+    best_score, best_state = float("-inf"), None
+    for epoch in range(1, args.epochs + 1):
+        model.train()
+        running, seen = 0.0, 0
+        for batch_no, index in enumerate(batches(lengths, args.batch_size, generator), start=1):
+            batch = tokenizer(
+                [data.texts[i] for i in index.tolist()],
+                padding=True,
+                truncation=True,
+                max_length=args.max_length,
+                return_tensors="pt",
+            )
+            loss = losses.total(model(batch), data, index)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            result.steps += 1
+            if on_step is not None:
+                on_step(result.steps, total)
+            running, seen = running + float(loss.detach()), seen + 1
+            if batch_no % every == 0 or batch_no == steps_per_epoch:
+                report(
+                    f"epoch {epoch}/{args.epochs} step {batch_no}/{steps_per_epoch} "
+                    f"loss {running / seen:.3f} ({time.perf_counter() - started:.0f}s)"
+                )
+                running, seen = 0.0, 0
+        if validate is None:
+            continue
+        metrics = validate()
+        score = selection_score(metrics)
+        result.history.append({"epoch": epoch, "score": round(score, 4), "metrics": metrics})
+        report(f"epoch {epoch}/{args.epochs} validation mean macro-F1 {score:.4f}")
+        if score > best_score:
+            best_score, result.best_epoch = score, epoch
+            best_state = _snapshot(model) if epoch < args.epochs else None
+        elif args.patience and epoch - result.best_epoch >= args.patience:
+            report(f"early stopping: no gain for {args.patience} epochs, keeping epoch {result.best_epoch}")
+            break
+    if best_state is not None and result.best_epoch != len(result.history):
+        model.load_state_dict(best_state)
+        report(f"restored the weights of epoch {result.best_epoch} (best validation macro-F1)")
+    model.eval()
+    return result

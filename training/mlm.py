@@ -1,0 +1,114 @@
+"""`finsentinel pretrain`: continued masked-language-model training on unlabelled text.
+
+Starts from a base checkpoint (``bundled-minilm`` or a BERT-family directory), optionally extends
+its WordPiece vocabulary with the corpus's unknown characters (:mod:`nlp.vocab`: an English
+encoder learns Chinese characters here, from plenty of text, instead of from the labelled rows
+only), and trains the encoder to predict masked tokens (15%, BERT's 80/10/10 scheme via
+``DataCollatorForLanguageModeling``). The result is a plain Hugging Face checkpoint directory
+(safetensors + tokenizer) to pass as ``--base-model`` to ``finsentinel train``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import BertForMaskedLM, DataCollatorForLanguageModeling, get_linear_schedule_with_warmup
+from transformers.utils import logging as hf_logging
+
+from finsentinel.errors import ConfigError, ModelError
+from nlp.vocab import extend_vocab
+from training.encoder import load_base, resolve_base_model
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MlmArgs:
+    """Hyper-parameters of continued pre-training."""
+
+    epochs: int = 1
+    lr: float = 1e-4
+    batch_size: int = 32
+    max_length: int = 128
+    mask_probability: float = 0.15
+    seed: int = 13
+    extend_vocab: bool = True
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        if not (1 <= self.epochs <= 100 and 0 < self.lr < 1 and self.batch_size >= 1
+                and 16 <= self.max_length <= 512 and 0 < self.mask_probability < 1 and self.threads >= 0):
+            raise ConfigError(f"invalid pre-training arguments: {self}")
+
+
+def chunk_texts(texts: Sequence[str], tokenizer: Any, max_length: int) -> list[list[int]]:
+    """Token ids of the texts cut into pieces of at most ``max_length`` (with [CLS]/[SEP])."""
+    pieces: list[list[int]] = []
+    body = max_length - 2
+    for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]:
+        pieces += [ids[start : start + body] for start in range(0, len(ids), body)]
+    return [[tokenizer.cls_token_id, *p, tokenizer.sep_token_id] for p in pieces if p]
+
+
+def pretrain_mlm(
+    base_model: str | Path,
+    texts: Sequence[str],
+    args: MlmArgs,
+    out_dir: str | Path,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, object]:
+    """Continue MLM training on ``texts`` and write a checkpoint directory; return a short summary."""
+    report = progress or (lambda message: log.info("%s", message))
+    if not texts:
+        raise ConfigError("pre-training needs at least one text")
+    previous = torch.get_num_threads()
+    try:
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        random.seed(args.seed)
+        torch.manual_seed(args.seed)
+        path = resolve_base_model(base_model)
+        tokenizer, _ = load_base(path)
+        hf_logging.set_verbosity_error()  # a base without an MLM head gets a fresh one: expected, not a warning
+        model = BertForMaskedLM.from_pretrained(path, use_safetensors=True)
+        added = extend_vocab(tokenizer, model, texts, seed=args.seed) if args.extend_vocab else 0
+        report(f"pre-training: added {added} characters of the corpus to the vocabulary")
+        pieces = chunk_texts(texts, tokenizer, args.max_length)
+        collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=args.mask_probability)
+        steps = ((len(pieces) + args.batch_size - 1) // args.batch_size) * args.epochs
+        optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+        scheduler = get_linear_schedule_with_warmup(optimizer, int(0.06 * steps), steps)
+        started, step = time.perf_counter(), 0
+        model.train()
+        for epoch in range(1, args.epochs + 1):
+            order = list(range(len(pieces)))
+            random.shuffle(order)
+            for start in range(0, len(order), args.batch_size):
+                batch = collator([{"input_ids": pieces[i]} for i in order[start : start + args.batch_size]])
+                loss = model(**batch).loss
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                step += 1
+                if step % max(1, steps // 20) == 0 or step == steps:
+                    report(f"pre-training epoch {epoch}/{args.epochs} step {step}/{steps} loss {float(loss):.3f} "
+                           f"({time.perf_counter() - started:.0f}s)")
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        model.bert.save_pretrained(out, safe_serialization=True)
+        tokenizer.save_pretrained(out)
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise ModelError(f"continued pre-training from {base_model} failed: {exc}") from exc
+    finally:
+        torch.set_num_threads(previous)
+    return {"out_dir": str(out), "pieces": len(pieces), "steps": step, "added_tokens": added,
+            "seconds": round(time.perf_counter() - started, 1)}
