@@ -48,11 +48,16 @@ def run_ingest(settings: Settings, once: bool, demo_sources: bool, stop: threadi
     bus = _bus(settings)
     try:
         worker = IngestWorker(ingest_settings, bus, settings.bus.topics.raw)
+    except BaseException:
+        bus.close()
+        raise
+    try:
         if once:
             return asdict(worker.run_once())
         worker.run_forever(stop)
         return {"stopped": True}
     finally:
+        worker.close()
         bus.close()
 
 
@@ -99,8 +104,11 @@ class _Detector:
     """Runs spike detection after indexing, at most every ``every_s`` while busy and once when idle."""
 
     def __init__(self, settings: Settings, bus: Bus, index: Any, every_s: float) -> None:
+        from alerting.notify import build_notifier
+
         self.settings, self.bus, self.index, self.every_s = settings, bus, index, every_s
-        self.known: dict[str, Alert] = {a.id: a for a in index.alerts(limit=None)}
+        self.notifier = build_notifier(settings.alerting.notify, bus, settings.bus.topics.alerts, index,
+                                       known=index.alerts(limit=None))
         self.published = 0
         self._dirty = False
         self._last = time.monotonic()
@@ -112,7 +120,7 @@ class _Detector:
         now = time.monotonic()
         if self._dirty and (consumed == 0 or now - self._last >= self.every_s):
             alerts = run_detection(self.index, self.settings.alerting.detect)
-            self.published += publish_alerts(self.bus, self.settings.bus.topics.alerts, alerts, self.known)
+            self.published += self.notifier.notify(alerts)
             self._dirty, self._last = False, now
 
 
@@ -129,7 +137,10 @@ def run_alert(settings: Settings, stop: threading.Event, idle_exit_s: float | No
         worker = StageWorker(bus, "index", ALERT_GROUP, [settings.bus.topics.scored], make_index_handler(index),
                              max_batch=500)
         detector = _Detector(settings, bus, index, detect_every_s)
-        stats = worker.run(stop, idle_exit_s=idle_exit_s, tick=detector)
+        try:
+            stats = worker.run(stop, idle_exit_s=idle_exit_s, tick=detector)
+        finally:
+            detector.notifier.close()
         return {**asdict(stats), "alerts_published": detector.published}
     finally:
         index.close()

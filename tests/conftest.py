@@ -19,3 +19,11 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"needs the shared datasets at {SHARED_DATA} (present in CI, absent in a user's clone)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def seed_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real default model, trained once per test session (about 80 s on 2 idle cores)."""
+    from training.seed import ensure_seed_model
+
+    return ensure_seed_model(tmp_path_factory.mktemp("seed") / "finsentinel-seed")
