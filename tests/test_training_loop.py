@@ -105,3 +105,44 @@ def test_metrics_match_scikit_learn() -> None:
     # a: tp 2; b: fn 1, fp 1; c: fn 1 -> micro = 2*2 / (2*2 + 1 + 2) ; macro = (1 + 0 + 0) / 3
     assert multi["micro_f1"] == round(4 / 7, 4) and multi["macro_f1"] == round(1 / 3, 4)
     assert multi["exact_match"] == round(1 / 3, 4) and multilabel_metrics([], [], ["a"]) == {"n": 0}
+
+
+class Crash(Exception):
+    pass
+
+
+@pytest.mark.parametrize("crash_at", [2, 5])  # mid-epoch, and just after an epoch boundary
+def test_a_crashed_run_resumes_to_the_same_weights(base: Path, tmp_path: Path, crash_at: int) -> None:
+    args = TrainingArgs(epochs=2, batch_size=2, lr=1e-3, max_length=24, warmup_ratio=0.25, seed=5, patience=0)
+    rows = tiny_rows()[:8]
+    straight = train_multitask(base, rows, rows[:4], args, tmp_path / "straight")
+    ckpt = tmp_path / "ckpt"
+
+    def crash(done: int, total: int) -> None:
+        if done == crash_at:
+            raise Crash
+
+    with pytest.raises(Crash):
+        train_multitask(base, rows, rows[:4], args, tmp_path / "m", on_step=crash, checkpoint_dir=ckpt)
+    assert (ckpt / "checkpoint.json").is_file() and not (tmp_path / "m").exists()
+    messages: list[str] = []
+    resumed = train_multitask(base, rows, rows[:4], args, tmp_path / "m", messages.append, checkpoint_dir=ckpt)
+    assert any(m.startswith(f"resumed from {ckpt}") for m in messages)
+    assert resumed.steps == straight.steps == 8 and resumed.history[-1]["score"] == straight.history[-1]["score"]
+    assert resumed.spec.weights_sha256 == straight.spec.weights_sha256
+    assert not ckpt.exists()  # removed once the model is written
+
+
+def test_a_checkpoint_of_other_arguments_is_not_resumed(base: Path, tmp_path: Path) -> None:
+    args = TrainingArgs(epochs=1, batch_size=4, lr=1e-3, max_length=24, seed=5)
+    ckpt = tmp_path / "ckpt"
+
+    def crash(done: int, total: int) -> None:
+        raise Crash
+
+    with pytest.raises(Crash):
+        train_multitask(base, tiny_rows(), [], args, tmp_path / "m", on_step=crash, checkpoint_dir=ckpt)
+    messages: list[str] = []
+    other = TrainingArgs(epochs=1, batch_size=4, lr=2e-3, max_length=24, seed=5)
+    train_multitask(base, tiny_rows(), [], other, tmp_path / "m", messages.append, checkpoint_dir=ckpt)
+    assert not any(m.startswith("resumed") for m in messages)

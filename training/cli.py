@@ -45,6 +45,8 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     train.add_argument("--lang", help="language of the model: its topics are checked against nlp.taxonomy.LANG")
     train.add_argument("--label-map", help="sentiment label translation, e.g. Bearish=negative,Bullish=positive")
     train.add_argument("--limit", type=int, default=None, help="at most this many rows per file (smoke runs)")
+    train.add_argument("--checkpoint", type=Path, default=None, metavar="DIR",
+                       help="save the run's state here every quarter epoch; rerunning the command resumes it")
     for name, kind, text in _ARG_FLAGS:
         train.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, default=None, help=text)
     train.add_argument("--class-weights", dest="class_weights", action=argparse.BooleanOptionalAction,
@@ -176,6 +178,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         data_sources={"files": files, "label_map": label_map, "limit_per_file": args.limit},
         card_extra={"language": args.lang} if args.lang else None,
         on_step=bar,
+        checkpoint_dir=args.checkpoint,
     )
     if bar is not None:
         bar.close()

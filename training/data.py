@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -54,15 +55,19 @@ def load_records(source: str | Path) -> list[dict[str, Any]]:
         from datasets.utils.logging import disable_progress_bar
 
         disable_progress_bar()
-        if path.exists():
-            builder = BUILDERS.get(path.suffix.lower())
-            if builder is None:
-                raise ConfigError(f"{path}: expected one of {sorted(BUILDERS)} files, got {path.suffix!r}")
-            kwargs: dict[str, Any] = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
-            dataset = load_dataset(builder, data_files=str(path), split="train", **kwargs)
-        else:
-            name, _, split = str(source).partition(":")
-            dataset = load_dataset(name, split=split or "train")
+        # A scratch cache, kept in memory: reading a local file leaves nothing behind in ~/.cache.
+        with tempfile.TemporaryDirectory(prefix="finsentinel-datasets-") as cache:
+            if path.exists():
+                builder = BUILDERS.get(path.suffix.lower())
+                if builder is None:
+                    raise ConfigError(f"{path}: expected one of {sorted(BUILDERS)} files, got {path.suffix!r}")
+                kwargs: dict[str, Any] = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
+                dataset = load_dataset(builder, data_files=str(path), split="train", cache_dir=cache,
+                                       keep_in_memory=True, **kwargs)
+            else:
+                name, _, split = str(source).partition(":")
+                dataset = load_dataset(name, split=split or "train", cache_dir=cache, keep_in_memory=True)
+            return [dict(row) for row in dataset]
     except ConfigError:
         raise
     except Exception as exc:  # datasets raises many unrelated types (FileNotFound, Hub, Arrow errors)
@@ -70,7 +75,6 @@ def load_records(source: str | Path) -> list[dict[str, Any]]:
             f"cannot read labelled data {source!r} ({type(exc).__name__}: {str(exc)[:300]}); expected a "
             "JSONL/CSV/parquet file, or a dataset id where a hub is reachable"
         ) from exc
-    return [dict(row) for row in dataset]
 
 
 def normalise_rows(

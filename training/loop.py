@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,7 @@ from finsentinel.errors import ConfigError
 from finsentinel.schema import SENTIMENTS
 from nlp.model import MultiTaskModel, label_index
 from training.args import TrainingArgs
+from training.checkpoint import Checkpointer, LoopState
 
 log = logging.getLogger(__name__)
 
@@ -191,16 +193,29 @@ def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-def train_loop(
-    model: MultiTaskModel,
-    tokenizer: Any,
-    data: Encoded,
-    args: TrainingArgs,
-    report: Progress,
-    validate: Validate | None = None,
-    on_step: StepHook | None = None,
-) -> LoopResult:
-    """Train for up to ``args.epochs``; with ``validate``, keep the best epoch and stop after ``patience``."""
+@dataclass
+class _Run:
+    """What every step needs."""
+
+    model: MultiTaskModel
+    tokenizer: Any
+    data: Encoded
+    args: TrainingArgs
+    report: Progress
+    on_step: StepHook | None
+    losses: _Losses
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    lengths: list[int]
+    steps_per_epoch: int
+    total: int
+    started: float = field(default_factory=time.perf_counter)
+
+
+def _setup(
+    model: MultiTaskModel, tokenizer: Any, data: Encoded, args: TrainingArgs, report: Progress,
+    on_step: StepHook | None,
+) -> _Run:
     losses = _Losses(
         nn.CrossEntropyLoss(
             weight=class_weights(data.topics, model.topic_head.out_features, args.class_weights),
@@ -215,55 +230,119 @@ def train_loop(
     total = steps_per_epoch * args.epochs
     optimizer = _optimizer(model, args)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(total * args.warmup_ratio), total)
-    generator = torch.Generator().manual_seed(args.seed)
     lengths = [
         len(ids) for ids in tokenizer(data.texts, truncation=True, max_length=args.max_length)["input_ids"]
     ]
-    every = max(1, steps_per_epoch // 4)
-    started = time.perf_counter()
-    result = LoopResult(steps=0, best_epoch=args.epochs)
-    best_score, best_state = float("-inf"), None
-    for epoch in range(1, args.epochs + 1):
-        model.train()
-        running, seen = 0.0, 0
-        for batch_no, index in enumerate(batches(lengths, args.batch_size, generator), start=1):
-            batch = tokenizer(
-                [data.texts[i] for i in index.tolist()],
-                padding=True,
-                truncation=True,
-                max_length=args.max_length,
-                return_tensors="pt",
-            )
-            loss = losses.total(model(batch), data, index)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            result.steps += 1
-            if on_step is not None:
-                on_step(result.steps, total)
-            running, seen = running + float(loss.detach()), seen + 1
-            if batch_no % every == 0 or batch_no == steps_per_epoch:
-                report(
-                    f"epoch {epoch}/{args.epochs} step {batch_no}/{steps_per_epoch} "
-                    f"loss {running / seen:.3f} ({time.perf_counter() - started:.0f}s)"
-                )
-                running, seen = 0.0, 0
-        if validate is None:
+    return _Run(model, tokenizer, data, args, report, on_step, losses, optimizer, scheduler, lengths,
+                steps_per_epoch, total)
+
+
+def _run_epoch(
+    run: _Run, state: LoopState, epoch_batches: list[torch.Tensor], save: Callable[[], None] | None
+) -> None:
+    """Train on the epoch's batches after ``state.batch_no`` (those before were done before a restart)."""
+    args, every = run.args, max(1, run.steps_per_epoch // 4)
+    run.model.train()
+    running, seen = 0.0, 0
+    for batch_no, index in enumerate(epoch_batches, start=1):
+        if batch_no <= state.batch_no:
             continue
-        metrics = validate()
-        score = selection_score(metrics)
-        result.history.append({"epoch": epoch, "score": round(score, 4), "metrics": metrics})
-        report(f"epoch {epoch}/{args.epochs} validation mean macro-F1 {score:.4f}")
-        if score > best_score:
-            best_score, result.best_epoch = score, epoch
-            best_state = _snapshot(model) if epoch < args.epochs else None
-        elif args.patience and epoch - result.best_epoch >= args.patience:
-            report(f"early stopping: no gain for {args.patience} epochs, keeping epoch {result.best_epoch}")
-            break
-    if best_state is not None and result.best_epoch != len(result.history):
-        model.load_state_dict(best_state)
-        report(f"restored the weights of epoch {result.best_epoch} (best validation macro-F1)")
+        batch = run.tokenizer(
+            [run.data.texts[i] for i in index.tolist()],
+            padding=True,
+            truncation=True,
+            max_length=args.max_length,
+            return_tensors="pt",
+        )
+        loss = run.losses.total(run.model(batch), run.data, index)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(run.model.parameters(), 1.0)
+        run.optimizer.step()
+        run.scheduler.step()
+        run.optimizer.zero_grad(set_to_none=True)
+        state.steps += 1
+        if run.on_step is not None:
+            run.on_step(state.steps, run.total)
+        running, seen = running + float(loss.detach()), seen + 1
+        if batch_no % every == 0 or batch_no == run.steps_per_epoch:
+            run.report(
+                f"epoch {state.epoch}/{args.epochs} step {batch_no}/{run.steps_per_epoch} "
+                f"loss {running / seen:.3f} ({time.perf_counter() - run.started:.0f}s)"
+            )
+            running, seen = 0.0, 0
+            if save is not None and batch_no < run.steps_per_epoch:
+                state.batch_no = batch_no
+                save()
+    state.batch_no = 0
+
+
+def _validate_epoch(
+    run: _Run, state: LoopState, validate: Validate, best: dict[str, torch.Tensor] | None
+) -> dict[str, torch.Tensor] | None:
+    """Score the epoch, remember the best weights, decide on early stopping; return the best snapshot."""
+    args, epoch = run.args, state.epoch
+    metrics = validate()
+    score = selection_score(metrics)
+    state.history.append({"epoch": epoch, "score": round(score, 4), "metrics": metrics})
+    run.report(f"epoch {epoch}/{args.epochs} validation mean macro-F1 {score:.4f}")
+    if score > state.best_score:
+        state.best_score, state.best_epoch = score, epoch
+        return _snapshot(run.model) if epoch < args.epochs else None
+    if args.patience and epoch - state.best_epoch >= args.patience:
+        run.report(f"early stopping: no gain for {args.patience} epochs, keeping epoch {state.best_epoch}")
+        state.stopped = True
+    return best
+
+
+def _resume(run: _Run, checkpoint: Checkpointer) -> tuple[LoopState, dict[str, torch.Tensor] | None]:
+    restored = checkpoint.restore(run.model, run.optimizer)
+    if restored is None:
+        return LoopState(), None
+    state, best = restored
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "scheduler.step() before optimizer.step()": replaying, not training
+        for _ in range(state.steps):
+            run.scheduler.step()
+    run.report(f"resumed from {checkpoint.directory}: epoch {state.epoch}, {state.steps} steps done")
+    return state, best
+
+
+def train_loop(
+    model: MultiTaskModel,
+    tokenizer: Any,
+    data: Encoded,
+    args: TrainingArgs,
+    report: Progress,
+    validate: Validate | None = None,
+    on_step: StepHook | None = None,
+    checkpoint: Checkpointer | None = None,
+) -> LoopResult:
+    """Train for up to ``args.epochs``; with ``validate``, keep the best epoch and stop after ``patience``.
+
+    With ``checkpoint`` the state is saved every quarter epoch and at each epoch's end, and a
+    matching checkpoint found at the start is resumed (the result equals an uninterrupted run's).
+    """
+    run = _setup(model, tokenizer, data, args, report, on_step)
+    state, best = _resume(run, checkpoint) if checkpoint is not None else (LoopState(), None)
+    generator = torch.Generator().manual_seed(args.seed)
+    if state.epoch_generator is not None:
+        generator.set_state(state.epoch_generator)
+
+    def save() -> None:
+        if checkpoint is not None:
+            checkpoint.save(model, run.optimizer, state, best)
+
+    while state.epoch <= args.epochs and not state.stopped:
+        state.epoch_generator = generator.get_state()
+        _run_epoch(run, state, batches(run.lengths, args.batch_size, generator), save if checkpoint else None)
+        if validate is not None:
+            best = _validate_epoch(run, state, validate, best)
+        state.epoch += 1
+        state.epoch_generator = generator.get_state()
+        save()
+    result = LoopResult(steps=state.steps, best_epoch=state.best_epoch or args.epochs, history=state.history)
+    if best is not None and state.best_epoch != len(state.history):
+        model.load_state_dict(best)
+        report(f"restored the weights of epoch {state.best_epoch} (best validation macro-F1)")
     model.eval()
     return result

@@ -9,6 +9,8 @@ renamed into place, so a crash never leaves a half-written model directory.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import random
@@ -28,7 +30,8 @@ from nlp.model import SPEC_FILE, ModelSpec, MultiTaskModel, Pooling, save_model
 from nlp.torch_backend import predict_proba
 from nlp.vocab import extend_vocab
 from training.args import TrainingArgs
-from training.card import build_card, describe_rows
+from training.card import build_card, describe_rows, rows_sha256
+from training.checkpoint import Checkpointer
 from training.encoder import base_fingerprint, load_base, resolve_base_model
 from training.loop import Encoded, LoopResult, Progress, StepHook, encode_rows, row_events, train_loop
 from training.metrics import evaluate, metrics_from_probabilities, metrics_line
@@ -111,6 +114,7 @@ def _fit(
     report: Progress,
     valid_rows: Sequence[Mapping[str, Any]],
     on_step: StepHook | None = None,
+    checkpoint: Checkpointer | None = None,
 ) -> _Fitted:
     """Load the base, extend its vocabulary, train the heads; torch's thread count is restored after."""
     previous_threads = torch.get_num_threads()
@@ -134,7 +138,9 @@ def _fit(
                 model, tokenizer, valid_rows, labels.topics, max_length=args.max_length, events=labels.events
             )
 
-        loop = train_loop(model, tokenizer, data, args, report, validate if valid_rows else None, on_step)
+        loop = train_loop(
+            model, tokenizer, data, args, report, validate if valid_rows else None, on_step, checkpoint
+        )
         threads = torch.get_num_threads()
     finally:
         torch.set_num_threads(previous_threads)
@@ -167,11 +173,14 @@ def train_multitask(
     extra_eval: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
     card_extra: Mapping[str, Any] | None = None,
     on_step: StepHook | None = None,
+    checkpoint_dir: str | Path | None = None,
 ) -> TrainResult:
     """Fine-tune ``base_model`` on both tasks and write the model directory ``out_dir`` atomically.
 
     ``progress`` receives lines such as ``epoch 2/4 step 30/48 loss 0.412 (41s)``; ``on_step`` is
-    called after every optimiser step with (steps done, planned steps).
+    called after every optimiser step with (steps done, planned steps). With ``checkpoint_dir`` the
+    run can be resumed after a crash by calling again with the same arguments (see
+    :mod:`training.checkpoint`); the checkpoint is deleted once the model is written.
     ``extra_eval`` names further labelled sets to score after training (reported in the card
     beside the validation metrics); ``data_sources`` (files, hashes, notes) and ``card_extra`` go
     verbatim into the model card.
@@ -189,7 +198,12 @@ def train_multitask(
         encode_rows(rows, labels.topics, labels.events, split)  # fail before training, not after
     report = _reporter(progress)
     base_path = resolve_base_model(base_model)
-    fitted = _fit(base_path, train_data, labels, args, report, rows_valid, on_step)
+    checkpoint = (
+        Checkpointer(Path(checkpoint_dir), _fingerprint(rows_train, args, base_path))
+        if checkpoint_dir is not None
+        else None
+    )
+    fitted = _fit(base_path, train_data, labels, args, report, rows_valid, on_step, checkpoint)
     topics = labels.topics
     ngram = _fit_ngram(rows_train, labels, args, report)
     scores, network_only = _score(fitted, evaluations, labels, args, ngram)
@@ -240,6 +254,8 @@ def train_multitask(
         out, lambda tmp: save_model(fitted.model, fitted.tokenizer, spec, tmp, card, ngram=ngram)
     )
     report(f"model written to {out} ({final.name}@{final.weights_sha256[:12]})")
+    if checkpoint is not None:
+        checkpoint.remove()
     return TrainResult(
         model_dir=out,
         spec=final,
@@ -251,6 +267,15 @@ def train_multitask(
         best_epoch=fitted.loop.best_epoch,
         history=fitted.loop.history,
     )
+
+
+def _fingerprint(rows_train: Sequence[Mapping[str, Any]], args: TrainingArgs, base_path: Path) -> str:
+    """Identifies what a checkpoint was made from: training rows, arguments (not threads), base model."""
+    settings = {k: v for k, v in args.to_dict().items() if k != "threads"}
+    digest = hashlib.sha256()
+    for part in (rows_sha256(rows_train), json.dumps(settings, sort_keys=True), base_fingerprint(base_path)):
+        digest.update(part.encode())
+    return digest.hexdigest()
 
 
 def _fit_ngram(
