@@ -16,7 +16,7 @@ from finsentinel.bus import Bus, make_bus
 from finsentinel.errors import ConfigError
 from finsentinel.schema import Alert
 from finsentinel.settings import Settings
-from finsentinel.worker import StageWorker
+from finsentinel.worker import StageWorker, tune_gc
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,8 @@ def run_ingest(settings: Settings, once: bool, demo_sources: bool, stop: threadi
         bus.close()
         raise
     try:
+        worker.warm()
+        tune_gc()
         if once:
             return asdict(worker.run_once())
         worker.run_forever(stop)

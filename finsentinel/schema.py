@@ -7,6 +7,7 @@ worker that received the bytes dead-letters them with that reason.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -24,7 +25,6 @@ Sentiment = Literal["negative", "neutral", "positive"]
 SENTIMENTS: tuple[Sentiment, ...] = ("negative", "neutral", "positive")
 
 _TRACKING_PARAMS = re.compile(r"^(utm_\w+|fbclid|gclid|mc_cid|mc_eid|spm|from|ref|ref_src|cmpid|share)$", re.I)
-_SPACE = re.compile(r"\s+")
 
 
 def _utc(value: datetime) -> datetime:
@@ -36,6 +36,7 @@ def _utc(value: datetime) -> datetime:
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 
 
+@functools.lru_cache(maxsize=32768)  # an item's URL is needed for its id and again for its dedup keys
 def canonical_url(url: str) -> str:
     """Return the URL with scheme/host lower-cased, fragment and tracking parameters removed."""
     parts = urlsplit(url.strip())
@@ -48,7 +49,8 @@ def canonical_url(url: str) -> str:
 
 def normalise_text(text: str) -> str:
     """NFKC (full-width to half-width), case-folded, whitespace collapsed: the basis of content hashes."""
-    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text)).strip().casefold()
+    # str.split() splits on exactly the characters regex \s matches, several times faster than re.sub.
+    return " ".join(unicodedata.normalize("NFKC", text).split()).casefold()
 
 
 def content_id(url: str | None, title: str, body: str = "") -> str:

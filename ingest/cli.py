@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from dataclasses import asdict
@@ -36,8 +37,9 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     replay.add_argument("--items", type=int, default=50_000, help="items to generate and replay (default 50000)")
     replay.add_argument("--seed", type=int, default=7, help="seed of the generated stream")
     replay.add_argument("--workdir", type=Path, default=None, help="scratch parent directory (default: system temp)")
-    replay.add_argument("--parse-workers", type=int, default=0, metavar="N",
-                        help="parse in N extra processes (default 0: one process; helps only on idle cores)")
+    replay.add_argument("--parse-workers", type=int, default=None, metavar="N",
+                        help="parse and fingerprint in N extra processes, as the file source's parse_workers "
+                             "setting does (default: one per CPU core; 0: all in one process)")
     replay.set_defaults(func=cmd_bench_ingest)
 
 
@@ -60,6 +62,6 @@ def cmd_bench_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.bench import run_bench
 
     result = run_bench(args.items, seed=args.seed, workdir=args.workdir, settings=settings.ingest,
-                       parse_workers=args.parse_workers)
+                       parse_workers=(os.cpu_count() or 1) if args.parse_workers is None else args.parse_workers)
     sys.stdout.write(json.dumps(result) + "\n")
     return 0

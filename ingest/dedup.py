@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from finsentinel.errors import SourceError
-from finsentinel.schema import RawItem, canonical_url, normalise_text
+from finsentinel.schema import RawItem, normalise_text
 from ingest.health import Health
 from ingest.neardup import Fingerprint
 from ingest.sources.base import Checkpoint
@@ -54,15 +54,18 @@ class DedupStoreError(SourceError):
 
 
 def dedup_keys(item: RawItem) -> tuple[str, ...]:
-    """The keys under which ``item`` is remembered: its canonical URL (if any) and its content hash."""
-    return _keys(item.url, item.title, item.body)
+    """The keys under which ``item`` is remembered: its id and its content hash.
+
+    The id stands for the canonical URL (ids are hashes of it when there is one), so the same
+    link delivered again is caught without canonicalising the URL a second time.
+    """
+    return _keys(item.id, item.title, item.body)
 
 
 @functools.lru_cache(maxsize=16384)  # a batch's keys are needed again when it is committed
-def _keys(url: str | None, title: str, body: str) -> tuple[str, ...]:
+def _keys(item_id: str, title: str, body: str) -> tuple[str, ...]:
     digest = hashlib.sha256(normalise_text(f"{title}\n{body}").encode("utf-8")).hexdigest()[:32]
-    keys = ("text:" + digest,)
-    return ("url:" + canonical_url(url), *keys) if url else keys
+    return "id:" + item_id, "text:" + digest
 
 
 @dataclass

@@ -67,9 +67,7 @@ def fingerprint_codes(text: str) -> np.ndarray:
     text = text.casefold()
     if _HAN.search(text):
         text = _to_simplified(text)
-    cps = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
-    keep = _alnum_table()[np.minimum(cps, 0xFFFF)] | (cps > 0xFFFF)
-    return cps[keep]
+    return _codes(text)
 
 
 def fingerprint_text(text: str) -> str:
@@ -84,6 +82,27 @@ def title_key(title: str) -> str:
     if _HAN.search(title):
         title = _to_simplified(title)
     return "".join(filter(str.isalnum, title))
+
+
+def _prepared(title: str, body: str) -> tuple[str, str]:
+    """``(fingerprint-ready text, title key)``: case-folded and simplified once for both.
+
+    OpenCC converts phrase by phrase and no phrase spans a line break, so the first line of the
+    converted text is the converted title (a title with a line break in it is keyed on its own).
+    """
+    text = f"{title}\n{body}".casefold()
+    if _HAN.search(text):
+        text = _to_simplified(text)
+    key = "".join(filter(str.isalnum, text.partition("\n")[0])) if "\n" not in title else title_key(title)
+    return text, key
+
+
+def _codes(folded: str) -> np.ndarray:
+    """Code points of already case-folded, simplified text, letters and digits only."""
+    cps = np.frombuffer(folded.encode("utf-32-le"), dtype=np.uint32)
+    table = _ALNUM if _ALNUM is not None else _alnum_table()
+    keep = table[np.minimum(cps, 0xFFFF)] | (cps > 0xFFFF)
+    return cps[keep]
 
 
 def _mix(h: np.ndarray) -> np.ndarray:
@@ -114,16 +133,23 @@ class Fingerprint:
     title: str  # the title's fingerprint text
     hints: frozenset[str]
     published: float  # POSIX seconds
-    title_grams: frozenset[str] = frozenset()
     bands: tuple[int, ...] = ()  # LSH band keys, filled by the index that made the fingerprint
 
     @classmethod
     def build(cls, signature: np.ndarray, title: str, hints: Iterable[str], published: float,
               bands: tuple[int, ...] = ()) -> Fingerprint:
-        """A fingerprint with the title's character n-grams (2 for Chinese, 3 otherwise) worked out."""
+        """A fingerprint from its parts (``hints`` as any iterable)."""
+        return cls(signature, title, frozenset(hints), published, bands)
+
+    @property
+    def title_grams(self) -> frozenset[str]:
+        """The title's character n-grams (2 for Chinese, 3 otherwise).
+
+        Worked out on demand: only candidates between the match and the strong threshold need them.
+        """
+        title = self.title
         k = 2 if _HAN.search(title) else 3
-        grams = frozenset(title[i:i + k] for i in range(max(1, len(title) - k + 1)))
-        return cls(signature, title, frozenset(hints), published, grams, bands)
+        return frozenset(title[i:i + k] for i in range(max(1, len(title) - k + 1)))
 
     def to_bytes(self) -> tuple[bytes, bytes, str]:
         """``(signature, title fingerprint, hints joined by newlines)`` for the state store."""
@@ -153,6 +179,7 @@ class Fingerprinter:
         rng = np.random.default_rng(_SEED)
         self._a = rng.integers(0, 2**63, num_perm, dtype=np.uint64) << np.uint64(1) | np.uint64(1)
         self._b = rng.integers(0, 2**63, num_perm, dtype=np.uint64)
+        self._b_column = self._b[:, None]
         self._rows = num_perm // bands
         # Band b of a signature is keyed by a 64-bit hash of its rows, salted with b, so one dict
         # holds every band's buckets.
@@ -166,16 +193,18 @@ class Fingerprinter:
     def fingerprint(self, title: str, body: str, lang: str, hints: Iterable[str],
                     published: float) -> Fingerprint | None:
         """An item's fingerprint (``published`` in POSIX seconds), or None when it is too short."""
-        hashes = shingle_hashes(fingerprint_codes(f"{title}\n{body}"), 3 if lang == "zh" else 5)
+        text, key = _prepared(title, body)
+        hashes = shingle_hashes(_codes(text), 3 if lang == "zh" else 5)
         if len(hashes) < self.min_shingles:
             return None
         values = np.multiply.outer(self._a, hashes)
-        values += self._b[:, None]
+        values += self._b_column
         signature = (values.min(axis=1) >> _S32).astype(SIGNATURE_DTYPE)
-        return Fingerprint.build(signature, title_key(title), hints, published, self.band_keys(signature))
+        return Fingerprint(signature, key, frozenset(hints), published, self.band_keys(signature))
 
     def band_keys(self, signature: np.ndarray) -> tuple[int, ...]:
         """The LSH band keys of a signature."""
         rows = signature.astype(np.uint64).reshape(self.bands, self._rows)
-        keys = (rows * self._row_weights).sum(axis=1, dtype=np.uint64) ^ self._band_salt
+        keys = rows @ self._row_weights  # wraps modulo 2^64, like the sum of products it is
+        keys ^= self._band_salt
         return tuple(keys.tolist())

@@ -80,7 +80,7 @@ class NearDupIndex:
         if not candidates:
             return None
         slots = np.fromiter(candidates, dtype=np.intp, count=len(candidates))
-        agree = np.count_nonzero(self._matrix[slots] == fp.signature, axis=1)
+        agree = np.add.reduce(self._matrix[slots] == fp.signature, axis=1, dtype=np.intp)
         best: Match | None = None
         for i in np.flatnonzero(agree >= self.threshold * self.num_perm):
             key = self._ids[slots[i]]
@@ -143,12 +143,8 @@ class NearDupIndex:
         return fp.bands if len(fp.bands) == self.bands else self.fingerprinter.band_keys(fp.signature)
 
     def _candidates(self, bands: tuple[int, ...]) -> set[int]:
-        found: set[int] = set()
-        for band in bands:
-            bucket = self._buckets.get(band)
-            if bucket:
-                found.update(bucket)
-        return found
+        get = self._buckets.get
+        return set().union(*[bucket for bucket in map(get, bands) if bucket])
 
     def _allocate(self, item_id: str) -> int:
         if self._free:

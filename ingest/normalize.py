@@ -233,12 +233,15 @@ def parse_time(value: object, default_tz: tzinfo) -> datetime | None:
         return _from_epoch(float(value))
     if not isinstance(value, str) or not value.strip():
         return None
-    text = unicodedata.normalize("NFKC", value).strip()
+    text = value.strip() if value.isascii() else unicodedata.normalize("NFKC", value).strip()
     if text.upper().endswith(" CST") and _is_china_time(default_tz):
         text = text[:-4] + " +0800"  # "CST" is China Standard Time in Chinese feeds, not US Central
     if re.fullmatch(r"\d{9,13}(?:\.\d+)?", text):
         return _from_epoch(float(text))
-    parsed = _parse_rfc822(text) or _parse_iso(text) or _parse_naive(text)
+    if text[:4].isdigit() and text[4:5] == "-":  # ISO 8601, the common case of APIs and replays
+        parsed = _parse_iso(text) or _parse_naive(text)
+    else:
+        parsed = _parse_rfc822(text) or _parse_iso(text) or _parse_naive(text)
     if parsed is None:
         return None
     if parsed.tzinfo is None or parsed.utcoffset() is None:

@@ -28,7 +28,9 @@ from finsentinel.schema import RawItem
 from finsentinel.settings import FileSourceSettings, IngestSettings
 from ingest import metrics
 from ingest.dedup import DedupStore
+from ingest.fingerprint import title_key
 from ingest.health import Counts, Health, after_failure, after_success, is_paused
+from ingest.normalize import detect_lang
 from ingest.parse import Skipped
 from ingest.pipeline import TRUNCATED_HEADER, DecisionHook, Pipeline, Processed
 from ingest.schedule import Job, build_scheduler
@@ -202,6 +204,13 @@ class IngestWorker:
             self.http.stop.set()  # wakes retry waits so that running jobs end promptly
             scheduler.shutdown(wait=True)
             self.close()
+
+    def warm(self) -> None:
+        """Load the language and script models and start sources' helpers before the first pass."""
+        detect_lang("warm up the language model of the ingest worker before the first pass")
+        title_key("載入繁簡轉換")
+        for source in self.sources:
+            source.warm()
 
     def close(self) -> None:
         """Release the state store, HTTP connections and sources (the bus belongs to the caller)."""

@@ -48,7 +48,9 @@ def test_items_without_url_dedup_by_text(tmp_path: Path) -> None:
     store = DedupStore(tmp_path / "s.db")
     assert store.seen_or_add_many([raw("$AURM to the moon"), raw("$aurm  to the moon"), raw("$KSTL")]) == [
         False, True, False]
-    assert dedup_keys(raw("x"))[0].startswith("text:") and len(dedup_keys(raw("x", "https://u.example"))) == 2
+    item = raw("x")
+    assert dedup_keys(item) == ("id:" + item.id, dedup_keys(raw("x", "https://u.example"))[1])
+    assert dedup_keys(item)[1].startswith("text:") and dedup_keys(raw("x", "https://u.example"))[0] != dedup_keys(item)[0]
 
 
 def test_split_counts_copies_and_writes_nothing(tmp_path: Path) -> None:

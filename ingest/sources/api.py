@@ -108,6 +108,9 @@ class ApiSource:
         new_cursor = str(cursor) if cursor not in (None, "", 0) else checkpoint.cursor
         return Fetch(results, replace(checkpoint, cursor=new_cursor, since=now.timestamp()))
 
+    def warm(self) -> None:
+        """Nothing to load ahead: connections open on the first fetch."""
+
     def close(self) -> None:
         """The shared HTTP client belongs to the worker."""
 

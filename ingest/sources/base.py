@@ -84,6 +84,10 @@ class Source(Protocol):
         """Read the next batch after ``checkpoint``; raise SourceError when the fetch fails."""
         ...
 
+    def warm(self) -> None:
+        """Load or start now what the first fetch would otherwise wait for (worker processes, models)."""
+        ...
+
     def close(self) -> None:
         """Release what the source holds (connections, files)."""
         ...

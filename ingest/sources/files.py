@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import functools
 import io
-import json
 import logging
 import multiprocessing as mp
 from collections.abc import Iterator
@@ -26,7 +25,8 @@ from pathlib import Path
 from finsentinel.errors import SourceError
 from finsentinel.schema import RawItem
 from finsentinel.settings import FileSourceSettings, IngestSettings
-from ingest.fingerprint import Fingerprint, Fingerprinter
+from ingest import parse_pool
+from ingest.fingerprint import Fingerprint
 from ingest.mappings import JsonMapping, mapping_for
 from ingest.normalize import resolve_tz
 from ingest.parse import Options, Skipped, parse_json_api, parse_rows, parse_rss
@@ -182,7 +182,15 @@ class FileSource:
 
     def _rows(self, handle: io.TextIOBase) -> Iterator[dict[str, object] | Skipped]:
         for raw in _raw_rows(handle, self.cfg.format == "jsonl"):
-            yield _decode(raw, self.name) if isinstance(raw, str) else raw
+            yield parse_pool.decode_row(raw, self.name) if isinstance(raw, str) else raw
+
+    def warm(self) -> None:
+        """Start the parse worker processes and load their models now rather than on the first fetch."""
+        if self.cfg.parse_workers and self.cfg.format in ("jsonl", "csv") and not self.cfg.speed:
+            pool = self._pool()
+            jobs = [pool.submit(parse_pool.warm, self.fingerprint_params) for _ in range(self.cfg.parse_workers)]
+            for job in jobs:
+                job.result()
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
@@ -200,10 +208,11 @@ class FileSource:
             pending = self._submit(file, position, now)
         chunk = _Chunk(consumed=pending.rows, exhausted=pending.exhausted)
         for future in pending.futures:
-            for result, fp in future.result():
+            for wire in future.result():
+                result, fp = parse_pool.decode(wire)
                 chunk.results.append(result)
-                if fp is not _NOT_MADE and isinstance(result, RawItem):
-                    chunk.fingerprints[result.id] = fp  # type: ignore[assignment]
+                if not isinstance(fp, str) and isinstance(result, RawItem):
+                    chunk.fingerprints[result.id] = fp
         if not chunk.exhausted:
             self._pending = self._submit(file, position + chunk.consumed, now)
         return chunk
@@ -217,7 +226,7 @@ class FileSource:
         except OSError as exc:
             raise SourceError(f"source {self.name}: cannot read {file}: {exc}") from exc
         size = max(1, -(-len(raws) // (4 * self.cfg.parse_workers)))
-        job = functools.partial(_parse_part, mapping=self.mapping, opts=self._options(now),
+        job = functools.partial(parse_pool.parse_part, mapping=self.mapping, opts=self._options(now),
                                 fingerprint=self.fingerprint_params)
         pool = self._pool()
         futures = [pool.submit(job, raws[i:i + size]) for i in range(0, len(raws), size)]
@@ -227,13 +236,9 @@ class FileSource:
 @dataclass(frozen=True)
 class _Pending:
     key: tuple[str, int]  # (file, first row)
-    futures: list[Future[list[tuple[Result, Fingerprint | None | str]]]]
+    futures: list[Future[list[parse_pool.Wire]]]
     rows: int
     exhausted: bool
-
-
-_NOT_MADE = "not made"
-_FINGERPRINTERS: dict[tuple[int, int, int], Fingerprinter] = {}
 
 
 def _raw_rows(handle: io.TextIOBase, jsonl: bool) -> Iterator[str | dict[str, object]]:
@@ -244,29 +249,3 @@ def _raw_rows(handle: io.TextIOBase, jsonl: bool) -> Iterator[str | dict[str, ob
     for line in handle:
         if line.strip():
             yield line
-
-
-def _decode(line: str, source: str) -> dict[str, object] | Skipped:
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as exc:
-        return Skipped(source, "bad_json", f"{exc}: {line[:120]}")
-    return row if isinstance(row, dict) else Skipped(source, "bad_entry", line[:200])
-
-
-def _parse_part(raws: list[str | dict[str, object]], *, mapping: JsonMapping, opts: Options,
-                fingerprint: tuple[int, int, int] | None) -> list[tuple[Result, Fingerprint | None | str]]:
-    """Runs in a worker process: rows to results, each with its near-dup fingerprint when asked for."""
-    maker = None
-    if fingerprint is not None:
-        maker = _FINGERPRINTERS.get(fingerprint) or _FINGERPRINTERS.setdefault(fingerprint, Fingerprinter(*fingerprint))
-    out: list[tuple[Result, Fingerprint | None | str]] = []
-    for raw in raws:
-        row = _decode(raw, opts.source) if isinstance(raw, str) else raw
-        [result] = parse_rows([row], mapping, opts) if isinstance(row, dict) else [row]
-        fp: Fingerprint | None | str = _NOT_MADE
-        if maker is not None and isinstance(result, RawItem):
-            fp = maker.fingerprint(result.title, result.body, result.lang, result.entity_hints,
-                                   result.published_at.timestamp())
-        out.append((result, fp))
-    return out

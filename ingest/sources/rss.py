@@ -101,5 +101,8 @@ class RssSource:
                      last_modified=response.headers.get("last-modified"), since=now.timestamp())
         return Fetch(results, cp)
 
+    def warm(self) -> None:
+        """Nothing to load ahead: connections open on the first fetch."""
+
     def close(self) -> None:
         """The shared HTTP client belongs to the worker."""

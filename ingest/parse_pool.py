@@ -1,0 +1,91 @@
+"""Parsing and fingerprinting replayed rows in worker processes, with a compact wire format.
+
+A full-speed backfill spends most of its CPU time turning rows into items and fingerprints; with
+``parse_workers`` that work runs in other processes while the ingest worker deduplicates and
+publishes. What crosses the process boundary is kept small and cheap to decode: an item as its
+JSON bytes (pickling a pydantic model costs about three times as much), a fingerprint as a tuple
+of plain values (pickling the dataclass with its numpy array costs about ten times as much).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import orjson
+
+from finsentinel.schema import RawItem
+from ingest.fingerprint import SIGNATURE_DTYPE, Fingerprint, Fingerprinter, title_key
+from ingest.mappings import JsonMapping
+from ingest.normalize import detect_lang
+from ingest.parse import Options, Skipped, parse_rows
+
+Result = RawItem | Skipped
+NOT_MADE = "not made"
+"""In place of a fingerprint: none was asked for (an item too short for one gets None)."""
+
+# (tag, payload, fingerprint): tag "i" with the item's JSON bytes, or "s" with a Skipped.
+Wire = tuple[str, Any, Any]
+
+_FINGERPRINTERS: dict[tuple[int, int, int], Fingerprinter] = {}
+
+
+def _fingerprinter(params: tuple[int, int, int]) -> Fingerprinter:
+    maker = _FINGERPRINTERS.get(params)
+    if maker is None:
+        maker = _FINGERPRINTERS.setdefault(params, Fingerprinter(*params))
+    return maker
+
+
+def warm(fingerprint: tuple[int, int, int] | None) -> bool:
+    """Runs in a worker process: load the language model and the script converter once, up front."""
+    detect_lang("warming up the language model of a parse worker process")
+    title_key("載入繁簡轉換")
+    if fingerprint is not None:
+        _fingerprinter(fingerprint)
+    return True
+
+
+def decode_row(line: str, source: str) -> dict[str, object] | Skipped:
+    """A JSONL line as a dict, or a Skipped saying why it is not one."""
+    try:
+        row = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        try:  # what orjson refuses and the standard library reads: NaN, integers over 64 bits
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            return Skipped(source, "bad_json", f"{exc}: {line[:120]}")
+    return row if isinstance(row, dict) else Skipped(source, "bad_entry", line[:200])
+
+
+def parse_part(raws: list[str | dict[str, object]], *, mapping: JsonMapping, opts: Options,
+               fingerprint: tuple[int, int, int] | None) -> list[Wire]:
+    """Runs in a worker process: JSONL lines or CSV rows to wire results, each with its fingerprint when asked for."""
+    maker = _fingerprinter(fingerprint) if fingerprint is not None else None
+    out: list[Wire] = []
+    for raw in raws:
+        row = decode_row(raw, opts.source) if isinstance(raw, str) else raw
+        [result] = parse_rows([row], mapping, opts) if isinstance(row, dict) else [row]
+        if isinstance(result, Skipped):
+            out.append(("s", result, NOT_MADE))
+            continue
+        wire_fp: Any = NOT_MADE
+        if maker is not None:
+            fp = maker.fingerprint(result.title, result.body, result.lang, result.entity_hints,
+                                   result.published_at.timestamp())
+            wire_fp = None if fp is None else (fp.signature.tobytes(), fp.title, tuple(fp.hints), fp.published,
+                                               fp.bands)
+        out.append(("i", result.to_json(), wire_fp))
+    return out
+
+
+def decode(wire: Wire) -> tuple[Result, Fingerprint | None | str]:
+    """A wire result back as a result and its fingerprint (or None, or :data:`NOT_MADE`)."""
+    tag, payload, fp = wire
+    result: Result = RawItem.from_json(payload) if tag == "i" else payload
+    if fp is None or fp == NOT_MADE:
+        return result, fp
+    signature, title, hints, published, bands = fp
+    return result, Fingerprint(np.frombuffer(signature, dtype=SIGNATURE_DTYPE), title, frozenset(hints),
+                               published, bands)
