@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-fast lint seed-model clean
+.PHONY: install demo test test-fast lint seed-model model model-en model-zh clean
 
 install: $(STAMP)
 
@@ -28,6 +28,38 @@ test-fast: install
 
 seed-model: install
 	HF_HUB_OFFLINE=1 $(BIN)/finsentinel seed-model
+
+# Reference models from ../shared/data (git-ignored under models/). Hours on 2 CPU cores: each run
+# saves a checkpoint every quarter epoch, so `make model` after an interruption resumes it.
+DATA ?= ../shared/data
+TFNS_MAP := Bearish=negative,Bullish=positive,Neutral=neutral
+FS := HF_HUB_OFFLINE=1 $(BIN)/finsentinel
+
+model: model-en model-zh
+
+model-en: install
+	@test -d $(DATA)/tfns_sentiment || { echo "make model: $(DATA) not found; set DATA=path/to/shared/data"; exit 2; }
+	$(FS) train --lang en --name finsentinel-en \
+	  --train $(DATA)/tfns_sentiment/train.jsonl $(DATA)/tfns_topic/train.jsonl \
+	  --valid $(DATA)/tfns_sentiment/valid.jsonl $(DATA)/tfns_topic/valid.jsonl \
+	  --label-map $(TFNS_MAP) --epochs 3 --lr 5e-5 --embedding-lr 5e-5 --warmup-ratio 0.06 \
+	  --batch-size 32 --max-length 64 --no-class-weights --no-extend-vocab --patience 2 --seed 13 \
+	  --checkpoint models/.finsentinel-en.ckpt --out models/finsentinel-en
+	$(FS) ngram --model models/finsentinel-en --weight 0.5 --analysers word \
+	  --train $(DATA)/tfns_sentiment/train.jsonl $(DATA)/tfns_topic/train.jsonl \
+	  --valid $(DATA)/tfns_sentiment/valid.jsonl $(DATA)/tfns_topic/valid.jsonl --label-map $(TFNS_MAP)
+	$(FS) export --model models/finsentinel-en --sample $(DATA)/tfns_sentiment/valid.jsonl
+
+model-zh: install
+	@test -d $(DATA)/thucnews_titles || { echo "make model: $(DATA) not found; set DATA=path/to/shared/data"; exit 2; }
+	$(FS) train --lang zh --name finsentinel-zh \
+	  --train $(DATA)/thucnews_titles/train.jsonl $(DATA)/finfe/train.jsonl \
+	  --valid $(DATA)/thucnews_titles/dev.jsonl $(DATA)/finfe/eval.jsonl \
+	  --events $(DATA)/finese/train.jsonl --valid-events $(DATA)/finese/eval.jsonl \
+	  --epochs 2 --lr 1e-4 --embedding-lr 3e-3 --batch-size 32 --max-length 64 --class-weights \
+	  --extend-vocab --patience 1 --seed 13 --ngram-weight 0.5 --ngram-analysers char \
+	  --checkpoint models/.finsentinel-zh.ckpt --out models/finsentinel-zh
+	$(FS) export --model models/finsentinel-zh --sample $(DATA)/thucnews_titles/dev.jsonl
 
 lint: install
 	$(BIN)/ruff check .

@@ -38,6 +38,11 @@ ANALYSERS: dict[str, list[dict[str, Any]]] = {
         {"analyzer": "word", "ngram_range": [1, 2], "lowercase": True, "token_pattern": r"(?u)\$?\b\w+\b"},
         {"analyzer": "char_wb", "ngram_range": [2, 5], "lowercase": True},
     ],
+    # word 1-2 alone: about 25 µs per tweet to featurise against 160 µs with char_wb 2-5 added, and
+    # as good beside the English network (TFNS valid, weight 0.5: sentiment 0.882 vs 0.877 accuracy)
+    "word": [
+        {"analyzer": "word", "ngram_range": [1, 2], "lowercase": True, "token_pattern": r"(?u)\$?\b\w+\b"},
+    ],
     # char 1-3: the Chinese baseline (no word segmentation needed)
     "char": [{"analyzer": "char", "ngram_range": [1, 3], "lowercase": True}],
 }

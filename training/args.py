@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from finsentinel.errors import ConfigError
+from nlp.ngram import ANALYSERS
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +68,7 @@ class TrainingArgs:
             ("dropout", _number(self.dropout) and 0 <= self.dropout < 1, "a number in [0, 1)"),
             ("extend_vocab", isinstance(self.extend_vocab, bool), "true or false"),
             ("ngram_weight", _number(self.ngram_weight) and 0 <= self.ngram_weight < 1, "a number in [0, 1)"),
-            ("ngram_analysers", self.ngram_analysers in ("word+char", "char"), "'word+char' or 'char'"),
+            ("ngram_analysers", self.ngram_analysers in ANALYSERS, " or ".join(map(repr, ANALYSERS))),
             ("ngram_c", _number(self.ngram_c) and self.ngram_c > 0, "a number > 0"),
             ("patience", isinstance(self.patience, int) and 0 <= self.patience <= 100, "an integer in 0..100"),
         ]

@@ -11,6 +11,7 @@ from typing import Any
 
 from finsentinel.errors import ConfigError
 from finsentinel.settings import Settings
+from nlp.ngram import ANALYSERS
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     train.add_argument("--extend-vocab", dest="extend_vocab", action=argparse.BooleanOptionalAction,
                        default=None, help="add unknown characters of the training texts to the vocabulary")
     train.add_argument("--pooling", choices=("mean", "cls"), default=None, help="pooling of token states")
-    train.add_argument("--ngram-analysers", dest="ngram_analysers", choices=("word+char", "char"), default=None,
+    train.add_argument("--ngram-analysers", dest="ngram_analysers", choices=tuple(ANALYSERS), default=None,
                        help="n-gram features: word 1-2 + char_wb 2-5 (English) or char 1-3 (Chinese)")
     train.set_defaults(func=cmd_train)
 
@@ -77,7 +78,7 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     ngram.add_argument("--train", nargs="+", required=True, metavar="FILE", help="labelled training files")
     ngram.add_argument("--valid", nargs="*", default=[], metavar="FILE", help="validation files (for the card)")
     ngram.add_argument("--weight", type=float, default=0.5, help="weight of the n-gram probabilities")
-    ngram.add_argument("--analysers", choices=("word+char", "char"), default="word+char")
+    ngram.add_argument("--analysers", choices=tuple(ANALYSERS), default="word+char")
     ngram.add_argument("--c", type=float, default=10.0, help="inverse regularisation of the logistic regressions")
     ngram.add_argument("--label-map", help="sentiment label translation, e.g. Bearish=negative,...")
     ngram.set_defaults(func=cmd_ngram)
