@@ -20,10 +20,11 @@ from training.train import train_multitask
 TEXTS = ["Aurora Motors shares plunge", "公司利润增长，股价涨", "Halcyon to report Q3 results", "unseen words only"]
 
 
-def test_fit_round_trip_and_label_order(tmp_path: Path) -> None:
+@pytest.mark.parametrize("analysers", ["word+char", "word"])
+def test_fit_round_trip_and_label_order(tmp_path: Path, analysers: str) -> None:
     rows = tiny_rows() * 2
     labels: dict[str, list[str]] = {"topic": list(TINY_TOPICS), "sentiment": list(SENTIMENTS)}
-    model = fit_ngram(rows, labels, "word+char", c=10.0)
+    model = fit_ngram(rows, labels, analysers, c=10.0)
     probs = model.probabilities(TEXTS)
     assert probs["topic"].shape == (4, 3) and np.allclose(probs["sentiment"].sum(1), 1.0)
     # trained on the rows themselves, it recovers their sentiment
