@@ -152,7 +152,9 @@ def _summary(cfg: Settings, ingest_stats: Any, classify: StageWorker, indexer: S
         "by_sentiment": dict(Counter(i.sentiment for i in items).most_common()),
         "by_topic": dict(Counter(i.topic for i in items).most_common()),
         "by_lang": dict(Counter(i.lang for i in items).most_common()),
-        "model": {"dir": str(model_dir), "version": items[0].model_version if items else None},
+        "model": {"dir": str(model_dir), "by_lang": {
+            lang: Counter(i.model_version for i in items if i.lang == lang).most_common(1)[0][0]
+            for lang in sorted({i.lang for i in items})}},
         "bucket_minutes": cfg.alerting.detect.bucket_minutes,
         "alerts": [_alert_view(a, names) for a in alerts],
         "timings": timings,
@@ -188,7 +190,8 @@ def format_summary(result: dict[str, Any]) -> str:
     """The human-readable summary printed by ``finsentinel demo``."""
     lines = [
         "FinSentinel demo: bundled feeds -> local bus -> classifier -> embedded index -> spike detection",
-        f"model      {result['model']['version']}  ({result['model']['dir']})",
+        "models     " + ", ".join(f"{lang}: {v}" for lang, v in result["model"]["by_lang"].items())
+        + f"  (default {result['model']['dir']})",
         f"ingested   {result['ingested']} items  ({result['duplicates']} duplicates dropped, "
         f"{result['skipped']} malformed skipped)",
         f"classified {result['classified']}   indexed {result['indexed']}   dead-lettered {result['dead_lettered']}",

@@ -64,17 +64,22 @@ def run_ingest(settings: Settings, once: bool, demo_sources: bool, stop: threadi
 
 
 def build_classify_worker(settings: Settings, bus: Bus) -> StageWorker:
-    """The classify stage over ``bus``: raw items in, scored items out. Loads the model now."""
+    """The classify stage over ``bus``: raw items in, scored items out. Loads the models now.
+
+    Items go to the model of their language (``nlp.models``, or the reference models when present),
+    others to ``nlp.model_dir``; every model runs on ``nlp.backend`` through the batching engine.
+    """
     from nlp.linking import EntityLinker, Watchlist
+    from nlp.serving import load_router
     from nlp.stage import make_classify_handler
-    from nlp.torch_backend import TorchClassifier
 
     nlp = settings.nlp
-    classifier = TorchClassifier(nlp.model_dir, batch_size=nlp.batch_size, max_length=nlp.max_length,
-                                 threads=nlp.threads)
-    classifier.load()  # fail now, with one clear line, if the model directory is missing or corrupt
+    # fails now, with one clear line, if a model directory is missing, corrupt or not exported
+    router = load_router(nlp)
+    for classifier in router.classifiers():
+        log.info("classify: model %s", classifier.version)
     linker = EntityLinker(Watchlist.load(nlp.watchlist))
-    handler = make_classify_handler(classifier, linker, settings.bus.topics.scored)
+    handler = make_classify_handler(router, linker, settings.bus.topics.scored)
     return StageWorker(bus, "classify", CLASSIFY_GROUP, [settings.bus.topics.raw], handler,
                        max_batch=max(nlp.batch_size, 1) * 4)
 

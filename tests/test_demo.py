@@ -12,7 +12,8 @@ from finsentinel.cli import main
 
 def run_demo(tmp_path: Path, seed_model: Path, capsys: pytest.CaptureFixture[str], workspace: Path) -> dict:
     cfg = tmp_path / "finsentinel.yaml"
-    cfg.write_text(f"nlp:\n  model_dir: {seed_model}\nlog_level: WARNING\n", encoding="utf-8")
+    # reference_models off: the seed model, whether or not `make model` has run in this checkout
+    cfg.write_text(f"nlp:\n  model_dir: {seed_model}\n  reference_models: false\nlog_level: WARNING\n", encoding="utf-8")
     assert main(["-c", str(cfg), "demo", "--json", "--workspace", str(workspace)]) == 0
     return json.loads(capsys.readouterr().out)
 
