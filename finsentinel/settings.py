@@ -244,7 +244,7 @@ class NlpSettings(_Section):
     backend: Literal["torch", "onnx", "onnx-int8"] = Field(
         default="torch", description="inference backend; the onnx ones need `finsentinel export` first"
     )
-    batch_size: int = Field(default=32, ge=1, description="largest batch the inference engine runs")
+    batch_size: int = Field(default=64, ge=1, description="largest batch the inference engine runs")
     max_wait_ms: float = Field(
         default=5.0, ge=0, description="dynamic batching: longest wait for more texts after the first"
     )

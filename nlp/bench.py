@@ -35,12 +35,12 @@ class BenchConfig:
     """What to run: backend, engine bounds, threads (0 = library default), repetitions."""
 
     backend: Backend = "onnx-int8"
-    max_batch: int = 128
+    max_batch: int = 64
     max_wait_ms: float = 5.0
     threads: int = 0
     repeat: int = 2
     max_length: int | None = None
-    pool: int = 4
+    pool: int = 16
     latency_texts: int = 1000
 
 

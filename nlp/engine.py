@@ -102,7 +102,7 @@ class InferenceEngine:
         max_length: int | None = None,
         threads: int = 0,
         on_batch: Callable[[PaddedBatch], None] | None = None,
-        pool: int = 4,
+        pool: int = 16,
     ) -> None:
         if backend not in BACKENDS or max_batch < 1 or max_wait_ms < 0 or threads < 0 or pool < 1:
             raise ModelError(

@@ -86,6 +86,9 @@ def make_session(path: Path, threads: int = 0) -> Any:
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.inter_op_num_threads = 1
+    # No busy-waiting between runs: spinning intra-op threads take the cores the engine's own
+    # threads (tokenising, the n-gram half, batching) need between two runs.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if threads:
         options.intra_op_num_threads = threads
     try:

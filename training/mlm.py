@@ -100,7 +100,7 @@ def pretrain_mlm(
                 optimizer.zero_grad(set_to_none=True)
                 step += 1
                 if step % max(1, steps // 20) == 0 or step == steps:
-                    report(f"pre-training epoch {epoch}/{args.epochs} step {step}/{steps} loss {float(loss):.3f} "
+                    report(f"pre-training epoch {epoch}/{args.epochs} step {step}/{steps} loss {float(loss.detach()):.3f} "
                            f"({time.perf_counter() - started:.0f}s)")
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
