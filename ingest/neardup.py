@@ -53,7 +53,7 @@ class NearDupIndex:
         self.threshold, self.strong_threshold, self.title_containment = threshold, strong_threshold, title_containment
         self.num_perm, self.bands, self.min_shingles = num_perm, bands, min_shingles
         self.horizon_s = horizon.total_seconds()
-        self._buckets: dict[int, list[int]] = {}  # band key -> slots
+        self._buckets: dict[int, set[int]] = {}  # band key -> slots (sets: eviction removes in O(1))
         # Signatures of indexed items as rows of one matrix, so candidates are compared in one step.
         self._matrix = np.zeros((1024, num_perm), dtype=SIGNATURE_DTYPE)
         self._slots: dict[str, int] = {}
@@ -109,7 +109,7 @@ class NearDupIndex:
         slot = self._allocate(item_id)
         self._matrix[slot] = fp.signature
         for band in self._bands_of(fp):
-            self._buckets.setdefault(band, []).append(slot)
+            self._buckets.setdefault(band, set()).add(slot)
         self._entries[item_id] = fp
         heapq.heappush(self._heap, (fp.published, item_id))
         if fp.published > self._newest:
@@ -165,7 +165,7 @@ class NearDupIndex:
         for band in self._bands_of(fp):
             bucket = self._buckets.get(band)
             if bucket is not None:
-                bucket.remove(slot)
+                bucket.discard(slot)
                 if not bucket:
                     del self._buckets[band]
         self._ids[slot] = ""

@@ -10,12 +10,15 @@ of plain values (pickling the dataclass with its numpy array costs about ten tim
 from __future__ import annotations
 
 import json
+import os
+import time
 from typing import Any
 
 import numpy as np
 import orjson
 
 from finsentinel.schema import RawItem
+from finsentinel.worker import tune_gc
 from ingest.fingerprint import SIGNATURE_DTYPE, Fingerprint, Fingerprinter, title_key
 from ingest.mappings import JsonMapping
 from ingest.normalize import detect_lang
@@ -38,13 +41,20 @@ def _fingerprinter(params: tuple[int, int, int]) -> Fingerprinter:
     return maker
 
 
-def warm(fingerprint: tuple[int, int, int] | None) -> bool:
-    """Runs in a worker process: load the language model and the script converter once, up front."""
+def warm(fingerprint: tuple[int, int, int] | None) -> None:
+    """Runs in a worker process: load the language model and the script converter once, up front,
+    and collect garbage as rarely as the ingest process does (:func:`finsentinel.worker.tune_gc`)."""
     detect_lang("warming up the language model of a parse worker process")
     title_key("載入繁簡轉換")
     if fingerprint is not None:
         _fingerprinter(fingerprint)
-    return True
+    tune_gc()
+
+
+def process_id() -> int:
+    """Runs in a worker process: its pid, after a pause that lets the other workers take jobs too."""
+    time.sleep(0.05)
+    return os.getpid()
 
 
 def decode_row(line: str, source: str) -> dict[str, object] | Skipped:

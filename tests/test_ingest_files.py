@@ -135,3 +135,16 @@ def _read(bus: LocalBus) -> list[Record]:
     while batch := consumer.poll(1000, 0.05):
         out += batch
     return out
+
+
+@pytest.mark.slow
+def test_warm_starts_every_parse_worker_before_the_first_fetch(tmp_path: Path) -> None:
+    path = write_jsonl(generate(50, seed=4), tmp_path / "s.jsonl")
+    src = FileSource(FileSourceSettings(name="r", path=path, format="jsonl", parse_workers=2), IngestSettings())
+    try:
+        src.warm()
+        assert src._executor is not None and len(src._executor._processes) == 2
+        fetched = src.fetch(Checkpoint(), datetime.now(UTC))
+        assert len(fetched.results) == 50 and len(fetched.fingerprints) > 0
+    finally:
+        src.close()

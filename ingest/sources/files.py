@@ -15,6 +15,7 @@ import functools
 import io
 import logging
 import multiprocessing as mp
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -187,15 +188,19 @@ class FileSource:
     def warm(self) -> None:
         """Start the parse worker processes and load their models now rather than on the first fetch."""
         if self.cfg.parse_workers and self.cfg.format in ("jsonl", "csv") and not self.cfg.speed:
-            pool = self._pool()
-            jobs = [pool.submit(parse_pool.warm, self.fingerprint_params) for _ in range(self.cfg.parse_workers)]
-            for job in jobs:
-                job.result()
+            pool, started = self._pool(), set[int]()
+            deadline = time.monotonic() + 120
+            # Workers are spawned on demand and warm themselves (the pool's initializer) before
+            # their first job: wait until every one has answered.
+            while len(started) < self.cfg.parse_workers and time.monotonic() < deadline:
+                jobs = [pool.submit(parse_pool.process_id) for _ in range(self.cfg.parse_workers)]
+                started.update(job.result() for job in jobs)
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
             # spawn, not fork: the worker process has scheduler and HTTP threads a fork would copy mid-state
-            self._executor = ProcessPoolExecutor(self.cfg.parse_workers, mp_context=mp.get_context("spawn"))
+            self._executor = ProcessPoolExecutor(self.cfg.parse_workers, mp_context=mp.get_context("spawn"),
+                                                 initializer=parse_pool.warm, initargs=(self.fingerprint_params,))
         return self._executor
 
     def _replay_parallel(self, file: Path, position: int, now: datetime) -> _Chunk:
