@@ -113,6 +113,7 @@ def test_train_evaluate_export_predict(
     assert bench["backend"] == "onnx-int8" and bench["n"] == 12 and bench["batches"] >= 3
     assert bench["docs_per_s"] > 0 and bench["bare_docs_per_s"] > 0 and bench["p99_ms"] >= bench["p50_ms"] > 0
     assert bench["ratio"] == pytest.approx(bench["docs_per_s"] / bench["bare_docs_per_s"], rel=0.01)
+    assert bench["stream_docs_per_s"] > 0 and bench["stream_ratio"] > 0
 
 
 @pytest.mark.slow
