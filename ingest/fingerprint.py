@@ -58,16 +58,19 @@ def _alnum_table() -> np.ndarray:
 _ALNUM: np.ndarray | None = None
 
 
+def _fold(text: str) -> str:
+    """Case-folded, traditional Chinese converted to simplified."""
+    text = text.casefold()
+    return _to_simplified(text) if _HAN.search(text) else text
+
+
 def fingerprint_codes(text: str) -> np.ndarray:
     """Code points of the fingerprint of ``text``: case-folded, simplified Chinese, letters and digits only.
 
     ``text`` is expected NFKC-normalised already (ingest's ``clean_text`` does that), so full-width
     and half-width forms agree.
     """
-    text = text.casefold()
-    if _HAN.search(text):
-        text = _to_simplified(text)
-    return _codes(text)
+    return _codes(_fold(text))
 
 
 def fingerprint_text(text: str) -> str:
@@ -78,10 +81,7 @@ def fingerprint_text(text: str) -> str:
 def title_key(title: str) -> str:
     """A title's fingerprint text (as :func:`fingerprint_text`, for NFKC-normalised input), in plain Python:
     titles are short, and numpy's per-call overhead would dominate."""
-    title = title.casefold()
-    if _HAN.search(title):
-        title = _to_simplified(title)
-    return "".join(filter(str.isalnum, title))
+    return "".join(filter(str.isalnum, _fold(title)))
 
 
 def _prepared(title: str, body: str) -> tuple[str, str]:
@@ -90,9 +90,7 @@ def _prepared(title: str, body: str) -> tuple[str, str]:
     OpenCC converts phrase by phrase and no phrase spans a line break, so the first line of the
     converted text is the converted title (a title with a line break in it is keyed on its own).
     """
-    text = f"{title}\n{body}".casefold()
-    if _HAN.search(text):
-        text = _to_simplified(text)
+    text = _fold(f"{title}\n{body}")
     key = "".join(filter(str.isalnum, text.partition("\n")[0])) if "\n" not in title else title_key(title)
     return text, key
 
@@ -100,8 +98,7 @@ def _prepared(title: str, body: str) -> tuple[str, str]:
 def _codes(folded: str) -> np.ndarray:
     """Code points of already case-folded, simplified text, letters and digits only."""
     cps = np.frombuffer(folded.encode("utf-32-le"), dtype=np.uint32)
-    table = _ALNUM if _ALNUM is not None else _alnum_table()
-    keep = table[np.minimum(cps, 0xFFFF)] | (cps > 0xFFFF)
+    keep = _alnum_table()[np.minimum(cps, 0xFFFF)] | (cps > 0xFFFF)
     return cps[keep]
 
 

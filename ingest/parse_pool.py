@@ -41,11 +41,16 @@ def _fingerprinter(params: tuple[int, int, int]) -> Fingerprinter:
     return maker
 
 
-def warm(fingerprint: tuple[int, int, int] | None) -> None:
-    """Runs in a worker process: load the language model and the script converter once, up front,
-    and collect garbage as rarely as the ingest process does (:func:`finsentinel.worker.tune_gc`)."""
-    detect_lang("warming up the language model of a parse worker process")
+def load_models() -> None:
+    """Load the language model and the script converter now (each loads once per process)."""
+    detect_lang("warming up the language model before the first items arrive")
     title_key("載入繁簡轉換")
+
+
+def warm(fingerprint: tuple[int, int, int] | None) -> None:
+    """Runs in a worker process: :func:`load_models` up front, and collect garbage as rarely as the
+    ingest process does (:func:`finsentinel.worker.tune_gc`)."""
+    load_models()
     if fingerprint is not None:
         _fingerprinter(fingerprint)
     tune_gc()

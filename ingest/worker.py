@@ -26,11 +26,9 @@ from finsentinel.bus.base import Bus
 from finsentinel.errors import FinSentinelError, SourceError
 from finsentinel.schema import RawItem
 from finsentinel.settings import FileSourceSettings, IngestSettings
-from ingest import metrics
+from ingest import metrics, parse_pool
 from ingest.dedup import DedupStore
-from ingest.fingerprint import title_key
 from ingest.health import Counts, Health, after_failure, after_success, is_paused
-from ingest.normalize import detect_lang
 from ingest.parse import Skipped
 from ingest.pipeline import TRUNCATED_HEADER, DecisionHook, Pipeline, Processed
 from ingest.schedule import Job, build_scheduler
@@ -207,8 +205,7 @@ class IngestWorker:
 
     def warm(self) -> None:
         """Load the language and script models and start sources' helpers before the first pass."""
-        detect_lang("warm up the language model of the ingest worker before the first pass")
-        title_key("載入繁簡轉換")
+        parse_pool.load_models()
         for source in self.sources:
             source.warm()
 

@@ -5,11 +5,12 @@ Throughput run (``docs_per_s``): the classify worker's path, ``engine.classify``
 chunks of ``max_batch * pool`` texts (a worker's poll hands the engine a list of items). Stream run
 (``stream_docs_per_s``): one text per request submitted to the engine's dynamic batcher, with at
 most ``2 * max_batch * pool`` texts in flight (many small callers; it adds a future, a queue hop
-and a callback per text, and the producer thread competes with the backend for the cores). Latency run: texts arrive one by one at half the measured throughput (a steady
-stream the engine can keep up with); ``p50_ms``/``p99_ms`` are its submit-to-result times, which
-include the wait for batch mates (at most ``max_wait_ms``) and the batch's own run time. The batches the engine formed are recorded and then
-replayed through a fresh bare session (no tokenising, bucketing, batching threads or result
-objects): ``ratio = docs_per_s / bare_docs_per_s`` is the share of the backend's own speed that
+and a callback per text, and the producer thread competes with the backend for the cores).
+Latency run: texts arrive one by one at half the stream run's throughput (a steady stream the
+engine can keep up with); ``p50_ms``/``p99_ms`` are its submit-to-result times, which include the
+wait for batch mates (at most ``max_wait_ms``) and the batch's own run time. The batches of the
+throughput run are recorded and then replayed through a fresh bare session (no tokenising,
+bucketing, batching threads or result objects): ``ratio = docs_per_s / bare_docs_per_s`` is the share of the backend's own speed that
 the engine keeps. Each side is run ``repeat`` times and the fastest run counts (CPU timings on a
 shared machine are noisy; the fastest run is the least disturbed one).
 """
