@@ -60,6 +60,7 @@ class NearDupIndex:
         self._ids: list[str] = []  # slot -> id ("" when free)
         self._free: list[int] = []
         self._entries: dict[str, Fingerprint] = {}
+        self._grams: dict[str, frozenset[str]] = {}  # title n-grams of indexed items, made when first needed
         self._heap: list[tuple[float, str]] = []  # (published, id): the oldest first, for eviction
         self._newest = float("-inf")
 
@@ -82,6 +83,7 @@ class NearDupIndex:
         slots = np.fromiter(candidates, dtype=np.intp, count=len(candidates))
         agree = np.add.reduce(self._matrix[slots] == fp.signature, axis=1, dtype=np.intp)
         best: Match | None = None
+        grams: frozenset[str] | None = None  # the title's n-grams, made for the first candidate that needs them
         for i in np.flatnonzero(agree >= self.threshold * self.num_perm):
             key = self._ids[slots[i]]
             other = self._entries[key]
@@ -92,9 +94,10 @@ class NearDupIndex:
                 continue
             if fp.hints and other.hints and fp.hints.isdisjoint(other.hints):
                 continue
-            if (similarity < self.strong_threshold
-                    and _containment(fp.title_grams, other.title_grams) < self.title_containment):
-                continue
+            if similarity < self.strong_threshold:
+                grams = fp.title_grams if grams is None else grams
+                if _containment(grams, self._title_grams(key, other)) < self.title_containment:
+                    continue
             best = Match(key, round(similarity, 4))
         return best
 
@@ -139,6 +142,12 @@ class NearDupIndex:
         """POSIX time before which indexed items are no longer needed (for pruning the state store)."""
         return self._newest - self.horizon_s
 
+    def _title_grams(self, item_id: str, fp: Fingerprint) -> frozenset[str]:
+        grams = self._grams.get(item_id)
+        if grams is None:
+            grams = self._grams[item_id] = fp.title_grams
+        return grams
+
     def _bands_of(self, fp: Fingerprint) -> tuple[int, ...]:
         return fp.bands if len(fp.bands) == self.bands else self.fingerprinter.band_keys(fp.signature)
 
@@ -170,6 +179,7 @@ class NearDupIndex:
                     del self._buckets[band]
         self._ids[slot] = ""
         self._free.append(slot)
+        self._grams.pop(item_id, None)
 
 
 def _containment(a: frozenset[str], b: frozenset[str]) -> float:

@@ -1,10 +1,11 @@
 """Parsing and fingerprinting replayed rows in worker processes, with a compact wire format.
 
 A full-speed backfill spends most of its CPU time turning rows into items and fingerprints; with
-``parse_workers`` that work runs in other processes while the ingest worker deduplicates and
-publishes. What crosses the process boundary is kept small and cheap to decode: an item as its
-JSON bytes (pickling a pydantic model costs about three times as much), a fingerprint as a tuple
-of plain values (pickling the dataclass with its numpy array costs about ten times as much).
+``parse_workers`` that work (and the items' content hashes for exact dedup) runs in other
+processes while the ingest worker deduplicates and publishes. What crosses the process boundary
+is kept small and cheap to decode: an item as the dict of its validated fields (pickling the
+pydantic model costs about three times as much, JSON needs validating again), a fingerprint as a
+tuple of plain values (pickling the dataclass with its numpy array costs about ten times as much).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import orjson
 
 from finsentinel.schema import RawItem
 from finsentinel.worker import tune_gc
+from ingest.dedup import content_digest, prime_keys
 from ingest.fingerprint import SIGNATURE_DTYPE, Fingerprint, Fingerprinter, title_key
 from ingest.mappings import JsonMapping
 from ingest.normalize import detect_lang
@@ -28,7 +30,7 @@ Result = RawItem | Skipped
 NOT_MADE = "not made"
 """In place of a fingerprint: none was asked for (an item too short for one gets None)."""
 
-# (tag, payload, fingerprint): tag "i" with the item's JSON bytes, or "s" with a Skipped.
+# (tag, payload, fingerprint): tag "i" with (the item's fields, its content digest), or "s" with a Skipped.
 Wire = tuple[str, Any, Any]
 
 _FINGERPRINTERS: dict[tuple[int, int, int], Fingerprinter] = {}
@@ -91,14 +93,24 @@ def parse_part(raws: list[str | dict[str, object]], *, mapping: JsonMapping, opt
                                    result.published_at.timestamp())
             wire_fp = None if fp is None else (fp.signature.tobytes(), fp.title, tuple(fp.hints), fp.published,
                                                fp.bands)
-        out.append(("i", result.to_json(), wire_fp))
+        out.append(("i", (result.__dict__, content_digest(result.title, result.body)), wire_fp))
     return out
 
 
 def decode(wire: Wire) -> tuple[Result, Fingerprint | None | str]:
-    """A wire result back as a result and its fingerprint (or None, or :data:`NOT_MADE`)."""
+    """A wire result back as a result and its fingerprint (or None, or :data:`NOT_MADE`).
+
+    The item is rebuilt without validating it again: a parse process built it as a validated
+    :class:`RawItem` from these very fields. Its dedup keys are remembered (:func:`prime_keys`).
+    """
     tag, payload, fp = wire
-    result: Result = RawItem.from_json(payload) if tag == "i" else payload
+    if tag == "i":
+        fields, digest = payload
+        item = RawItem.model_construct(**fields)
+        prime_keys(item, digest)
+        result: Result = item
+    else:
+        result = payload
     if fp is None or fp == NOT_MADE:
         return result, fp
     signature, title, hints, published, bands = fp

@@ -111,6 +111,7 @@ class Pipeline:
         if self.index is None:
             return fresh, []
         kept: dict[str, RawItem] = {}
+        added: dict[str, int] = {}  # copies found in this batch, per kept original
         prints: list[tuple[str, Fingerprint]] = []
         for item in fresh:
             fp = given[item.id] if item.id in given else self.index.fingerprint(
@@ -123,12 +124,12 @@ class Pipeline:
                     prints.append((item.id, fp))
                 continue
             out.near_duplicates.append((item, match))
-            original = kept.get(match.original)
-            if original is not None:
-                kept[original.id] = original.model_copy(update={"copies": original.copies + item.copies})
+            if match.original in kept:
+                added[match.original] = added.get(match.original, 0) + item.copies
             elif match.original not in fresh_ids:
                 out.late_copies[match.original] = out.late_copies.get(match.original, 0) + item.copies
-        return list(kept.values()), prints
+        return [item.model_copy(update={"copies": item.copies + added[item.id]}) if item.id in added else item
+                for item in kept.values()], prints
 
     def _publish(self, items: list[RawItem]) -> None:
         limit = self.settings.max_body_chars

@@ -11,7 +11,9 @@ import pytest
 
 from finsentinel.cli import main
 from finsentinel.errors import SourceError
-from ingest import bench, parse_pool
+from finsentinel.schema import RawItem
+from ingest import bench, dedup, parse_pool
+from ingest.dedup import content_digest, dedup_keys
 from ingest.fingerprint import Fingerprinter
 from ingest.mappings import mapping_for
 from ingest.parse import Options, Skipped, parse_rows
@@ -50,7 +52,11 @@ def test_the_wire_format_carries_items_and_fingerprints_unchanged() -> None:
     decoded = [parse_pool.decode(w) for w in wires]
     item, fp = decoded[0]
     [expected] = parse_rows([json.loads(lines[0])], mapping_for("replay"), opts)
-    assert item == expected
+    assert item == expected and isinstance(item, RawItem) and item.to_json() == expected.to_json()
+    dedup._KEYS.clear()
+    assert dedup_keys(item) == ("id:" + item.id, "text:" + content_digest(item.title, item.body))
+    parse_pool.decode(wires[0])  # the parse process's digest is the one dedup uses
+    assert dedup._KEYS[(item.id, item.title, item.body)] == dedup_keys(expected)
     made = Fingerprinter(48, 16, 24).fingerprint(item.title, item.body, item.lang, item.entity_hints,
                                                  item.published_at.timestamp())
     assert fp is not None and not isinstance(fp, str) and made is not None

@@ -68,6 +68,8 @@ class FileSource:
         self.fingerprint_params = (nd.num_perm, nd.bands, nd.min_shingles) if nd.enabled else None
         self._executor: ProcessPoolExecutor | None = None
         self._pending: _Pending | None = None
+        # Where the last parallel read of a JSONL file stopped: ((file, inode, next row), stream position).
+        self._resume: tuple[tuple[str, int, int], int] | None = None
 
     def fetch(self, checkpoint: Checkpoint, now: datetime) -> Fetch:
         """Changed rss/json files, or the next chunk of due jsonl/csv rows."""
@@ -78,7 +80,7 @@ class FileSource:
 
     def close(self) -> None:
         """Stop the parse worker processes, if any (files are opened and closed within a fetch)."""
-        self._pending = None
+        self._pending = self._resume = None
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
@@ -148,7 +150,8 @@ class FileSource:
             if chunk.exhausted:
                 done[str(file)] = state
                 cp = replace(cp, files=done, replay_key=None, position=0)
-            more = chunk.consumed == CHUNK_ROWS and not chunk.exhausted or chunk.exhausted and file != files[-1]
+            full = not chunk.exhausted if self.cfg.parse_workers and not self.cfg.speed else chunk.consumed == CHUNK_ROWS
+            more = full and not chunk.exhausted or chunk.exhausted and file != files[-1]
             return Fetch(chunk.results, cp, more=more, files_read=1, not_modified=not chunk.results,
                          fingerprints=chunk.fingerprints)
         return Fetch([], replace(checkpoint, files=done, since=now.timestamp()), files_unchanged=len(files),
@@ -210,7 +213,8 @@ class FileSource:
         """
         pending, self._pending = self._pending, None
         if pending is None or pending.key != (str(file), position):
-            pending = self._submit(file, position, now)
+            # Nothing parsed ahead: a small first chunk, so this process is not idle long waiting for it.
+            pending = self._submit(file, position, now, max(1, CHUNK_ROWS // 5))
         chunk = _Chunk(consumed=pending.rows, exhausted=pending.exhausted)
         for future in pending.futures:
             for wire in future.result():
@@ -218,16 +222,19 @@ class FileSource:
                 chunk.results.append(result)
                 if not isinstance(fp, str) and isinstance(result, RawItem):
                     chunk.fingerprints[result.id] = fp
-        if not chunk.exhausted:
-            self._pending = self._submit(file, position + chunk.consumed, now)
+        if not chunk.exhausted:  # chunks grow to CHUNK_ROWS, keeping both sides busy from the start
+            self._pending = self._submit(file, position + chunk.consumed, now, min(CHUNK_ROWS, 2 * pending.rows))
         return chunk
 
-    def _submit(self, file: Path, position: int, now: datetime) -> _Pending:
+    def _submit(self, file: Path, position: int, now: datetime, rows: int = CHUNK_ROWS) -> _Pending:
         try:
-            with file.open("r", encoding="utf-8", errors="replace", newline="") as handle:
-                rows = islice(_raw_rows(handle, self.cfg.format == "jsonl"), position, None)
-                raws = list(islice(rows, CHUNK_ROWS))
-                exhausted = len(raws) < CHUNK_ROWS or next(rows, None) is None
+            if self.cfg.format == "jsonl":
+                raws, exhausted = self._read_lines(file, position, rows)
+            else:
+                with file.open("r", encoding="utf-8", errors="replace", newline="") as handle:
+                    after = islice(_raw_rows(handle, False), position, None)
+                    raws = list(islice(after, rows))
+                    exhausted = len(raws) < rows or next(after, None) is None
         except OSError as exc:
             raise SourceError(f"source {self.name}: cannot read {file}: {exc}") from exc
         size = max(1, -(-len(raws) // (4 * self.cfg.parse_workers)))
@@ -236,6 +243,36 @@ class FileSource:
         pool = self._pool()
         futures = [pool.submit(job, raws[i:i + size]) for i in range(0, len(raws), size)]
         return _Pending((str(file), position), futures, len(raws), exhausted)
+
+    def _read_lines(self, file: Path, position: int, rows: int) -> tuple[list[str | dict[str, object]], bool]:
+        """Up to ``rows`` non-blank lines of a JSONL file after row ``position``; and whether the file ends there.
+
+        The stream position where a read stopped is kept, so the next chunk continues from there
+        instead of skipping ``position`` rows again (which made a replay quadratic in its length).
+        """
+        key = (str(file), file.stat().st_ino, position)
+        with file.open("r", encoding="utf-8", errors="replace", newline="") as handle:
+            skip = position
+            if self._resume is not None and self._resume[0] == key:
+                handle.seek(self._resume[1])
+                skip = 0
+            raws: list[str | dict[str, object]] = []
+            readline = handle.readline
+            while len(raws) < rows and (line := readline()):
+                if not line.strip():
+                    continue
+                if skip:
+                    skip -= 1
+                else:
+                    raws.append(line)
+            stop = handle.tell()
+            exhausted = True
+            while line := readline():
+                if line.strip():
+                    exhausted = False
+                    break
+        self._resume = ((key[0], key[1], position + len(raws)), stop)
+        return raws, exhausted
 
 
 @dataclass(frozen=True)
