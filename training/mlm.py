@@ -49,12 +49,41 @@ class MlmArgs:
 
 
 def chunk_texts(texts: Sequence[str], tokenizer: Any, max_length: int) -> list[list[int]]:
-    """Token ids of the texts cut into pieces of at most ``max_length`` (with [CLS]/[SEP])."""
+    """Token ids of the texts packed into pieces of at most ``max_length`` tokens (with [CLS]/[SEP]).
+
+    Short texts (titles, tweets) are packed together, separated by [SEP], so a batch is not mostly
+    padding; a long text is cut into pieces.
+    """
     pieces: list[list[int]] = []
     body = max_length - 2
+    sep = tokenizer.sep_token_id
+    current: list[int] = []
     for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]:
-        pieces += [ids[start : start + body] for start in range(0, len(ids), body)]
-    return [[tokenizer.cls_token_id, *p, tokenizer.sep_token_id] for p in pieces if p]
+        for start in range(0, len(ids), body):
+            part = ids[start : start + body]
+            if current and len(current) + 1 + len(part) > body:
+                pieces.append(current)
+                current = []
+            current = [*current, sep, *part] if current else list(part)
+    if current:
+        pieces.append(current)
+    return [[tokenizer.cls_token_id, *p, sep] for p in pieces if p]
+
+
+def masked_lm_loss(model: BertForMaskedLM, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Cross-entropy over the masked positions only.
+
+    ``BertForMaskedLM`` projects every position onto the vocabulary; with 15% masked that is six
+    times the decoder work needed (the decoder is most of a small model's cost with an extended
+    vocabulary).
+    """
+    labels = batch["labels"]
+    hidden = model.bert(input_ids=batch["input_ids"], attention_mask=batch.get("attention_mask")).last_hidden_state
+    selected = labels != -100
+    if not bool(selected.any()):  # nothing masked in this batch (tiny batches): no signal, no NaN
+        return hidden.sum() * 0.0
+    logits = model.cls(hidden[selected])
+    return torch.nn.functional.cross_entropy(logits, labels[selected])
 
 
 def pretrain_mlm(
@@ -92,7 +121,7 @@ def pretrain_mlm(
             random.shuffle(order)
             for start in range(0, len(order), args.batch_size):
                 batch = collator([{"input_ids": pieces[i]} for i in order[start : start + args.batch_size]])
-                loss = model(**batch).loss
+                loss = masked_lm_loss(model, batch)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 optimizer.step()
