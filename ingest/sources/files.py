@@ -40,6 +40,7 @@ SUFFIXES = {
     "csv": frozenset({".csv"}),
 }
 CHUNK_ROWS = 5000
+AHEAD = 2  # chunks a parallel replay keeps in its parse workers while the last one is published
 
 Result = RawItem | Skipped
 
@@ -67,7 +68,7 @@ class FileSource:
         nd = ingest.near_dup
         self.fingerprint_params = (nd.num_perm, nd.bands, nd.min_shingles) if nd.enabled else None
         self._executor: ProcessPoolExecutor | None = None
-        self._pending: _Pending | None = None
+        self._pending: list[_Pending] = []  # chunks submitted to the parse workers, in file order
         # Where the last parallel read of a JSONL file stopped: ((file, inode, next row), stream position).
         self._resume: tuple[tuple[str, int, int], int] | None = None
 
@@ -80,7 +81,7 @@ class FileSource:
 
     def close(self) -> None:
         """Stop the parse worker processes, if any (files are opened and closed within a fetch)."""
-        self._pending = self._resume = None
+        self._pending, self._resume = [], None
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
@@ -209,12 +210,13 @@ class FileSource:
     def _replay_parallel(self, file: Path, position: int, now: datetime) -> _Chunk:
         """Like :meth:`_replay_chunk` at full speed, with rows parsed (and fingerprinted) in worker processes.
 
-        While the caller publishes this chunk, the workers already parse the next one.
+        While the caller publishes this chunk, the workers parse the next :data:`AHEAD` ones.
         """
-        pending, self._pending = self._pending, None
-        if pending is None or pending.key != (str(file), position):
+        queue = self._pending if self._pending and self._pending[0].key == (str(file), position) else []
+        if not queue:
             # Nothing parsed ahead: a small first chunk, so this process is not idle long waiting for it.
-            pending = self._submit(file, position, now, max(1, CHUNK_ROWS // 5))
+            queue = [self._submit(file, position, now, max(1, CHUNK_ROWS // 5))]
+        pending = queue.pop(0)
         chunk = _Chunk(consumed=pending.rows, exhausted=pending.exhausted)
         for future in pending.futures:
             for wire in future.result():
@@ -222,8 +224,11 @@ class FileSource:
                 chunk.results.append(result)
                 if not isinstance(fp, str) and isinstance(result, RawItem):
                     chunk.fingerprints[result.id] = fp
-        if not chunk.exhausted:  # chunks grow to CHUNK_ROWS, keeping both sides busy from the start
-            self._pending = self._submit(file, position + chunk.consumed, now, min(CHUNK_ROWS, 2 * pending.rows))
+        last = queue[-1] if queue else pending
+        while len(queue) < AHEAD and not last.exhausted:  # chunks grow to CHUNK_ROWS
+            last = self._submit(file, last.key[1] + last.rows, now, min(CHUNK_ROWS, 2 * last.rows))
+            queue.append(last)
+        self._pending = queue
         return chunk
 
     def _submit(self, file: Path, position: int, now: datetime, rows: int = CHUNK_ROWS) -> _Pending:
