@@ -199,7 +199,7 @@ def _hints(value: object) -> tuple[str, ...]:
 def to_item(entry: Entry, opts: Options, raw: object = None) -> RawItem | Skipped:
     """Normalise one entry into a :class:`RawItem`, or say why it cannot be one."""
     source = opts.source
-    title = clean_text(html_to_text(entry.title)) if isinstance(entry.title, str) else ""
+    title = _clean_title(entry.title) if isinstance(entry.title, str) else ""
     if not title:
         return Skipped(source, "missing_title", _excerpt(raw if raw is not None else entry))
     if entry.published in (None, ""):
@@ -230,6 +230,11 @@ def to_item(entry: Entry, opts: Options, raw: object = None) -> RawItem | Skippe
         fetched_at=fetched_at,
         entity_hints=tuple(dict.fromkeys((*hints, *entry.hints))) if entry.hints else hints,
     )
+
+
+def _clean_title(title: str) -> str:
+    """A title as one clean line (markup-free titles, most of them, skip the HTML pass: same result)."""
+    return clean_text(html_to_text(title)) if "<" in title or "&" in title else clean_text(title)
 
 
 def _kind(value: object) -> str:

@@ -9,8 +9,17 @@ import pytest
 
 from finsentinel.errors import ConfigError
 from finsentinel.schema import RawItem, content_id
-from ingest.normalize import resolve_tz
-from ingest.parse import NEWSAPI, SOCIAL, JsonMapping, Skipped, mapping_for, parse_json_api, parse_rss
+from ingest.normalize import clean_text, html_to_text, resolve_tz
+from ingest.parse import (
+    NEWSAPI,
+    SOCIAL,
+    JsonMapping,
+    Skipped,
+    _clean_title,
+    mapping_for,
+    parse_json_api,
+    parse_rss,
+)
 
 FETCHED = datetime(2026, 3, 4, tzinfo=UTC)
 SHANGHAI = resolve_tz("Asia/Shanghai")
@@ -182,3 +191,11 @@ def test_mapping_errors_name_the_problem() -> None:
         mapping_for({"items": "data", "title": "text"})
     assert mapping_for("newsapi") is NEWSAPI
     assert JsonMapping.from_dict({"items": "a", "title": "b", "time": "c"}).body is None
+
+
+@pytest.mark.parametrize("title", [
+    "  Kestrel\tCloud \r\n signs\u00a0deal  ", "贵州茅台\u3000一季度\u200b业绩", "ＡＢＣ　全角\x0bline\x0c", "a\u2028b\u0085c",
+    "Q&amp;A: <b>Aurora</b> Motors", "x < y & z",
+])
+def test_a_plain_title_is_cleaned_as_the_html_path_would(title: str) -> None:
+    assert _clean_title(title) == clean_text(html_to_text(title))
