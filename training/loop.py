@@ -136,8 +136,10 @@ def _optimizer(model: MultiTaskModel, args: TrainingArgs) -> torch.optim.Optimiz
     groups = [
         {"params": decay, "weight_decay": args.weight_decay, "lr": args.lr},
         {"params": no_decay, "weight_decay": 0.0, "lr": args.lr},
-        {"params": [embeddings], "weight_decay": 0.0, "lr": args.embedding_lr},
     ]
+    embeddings.requires_grad_(args.train_embeddings)
+    if args.train_embeddings:
+        groups.append({"params": [embeddings], "weight_decay": 0.0, "lr": args.embedding_lr})
     return torch.optim.AdamW(groups, lr=args.lr)
 
 
@@ -254,7 +256,8 @@ def _run_epoch(
             max_length=args.max_length,
             return_tensors="pt",
         )
-        loss = run.losses.total(run.model(batch), run.data, index)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+            loss = run.losses.total(run.model(batch), run.data, index)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(run.model.parameters(), 1.0)
         run.optimizer.step()

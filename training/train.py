@@ -68,7 +68,7 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _replace_dir(tmp: Path, out_dir: Path) -> None:
+def replace_dir(tmp: Path, out_dir: Path) -> None:
     """Move the finished ``tmp`` to ``out_dir``, replacing an older model there."""
     os.chmod(tmp, 0o755)  # noqa: S103 - a model directory is meant to be readable by its users
     if not out_dir.exists():
@@ -153,7 +153,7 @@ def _write_atomically(out: Path, write: Callable[[Path], ModelSpec]) -> ModelSpe
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         spec = write(tmp)
-        _replace_dir(tmp, out)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
