@@ -20,6 +20,7 @@ from finsentinel.cli import main
 from finsentinel.errors import ModelError
 from tests.tiny_model import tiny_rows
 from training.e5_import import QK, dequantize_q4, import_e5, quantize_q4, read_image
+from training.encoder import base_fingerprint
 
 H, LAYERS, HEADS, FF, MAXP, TVS = 32, 2, 2, 64, 40, 2
 PIECES = ["<s>", "<pad>", "</s>", "<unk>", "▁", "a", "b", "ab", "▁ab", "▁a", "c", "▁c", "茅台", "▁茅台", "贵州",
@@ -96,6 +97,12 @@ def test_q4_round_trip_is_within_one_step() -> None:
     assert np.array_equal(dequantize_q4(quantize_q4(exact), 2, 32), exact)
 
 
+def test_import_is_byte_for_byte_repeatable(imported: tuple[Path, dict[str, np.ndarray]], tmp_path: Path) -> None:
+    base = imported[0]
+    again = import_e5(tmp_path / "again", base.parent / "tiny-q4.bin")
+    assert base_fingerprint(again) == base_fingerprint(base)
+
+
 def test_weights_land_under_bert_names(imported: tuple[Path, dict[str, np.ndarray]]) -> None:
     base, weights = imported
     model = AutoModel.from_pretrained(base, use_safetensors=True)
@@ -134,6 +141,11 @@ def test_bad_files_fail_with_a_clear_message(tmp_path: Path) -> None:
     cut.write_bytes(good.read_bytes()[:200])
     with pytest.raises(ModelError, match="truncated or corrupt"):
         read_image(cut)
+    data = good.read_bytes()
+    renamed = tmp_path / "renamed.bin"  # a layer tensor under another name: named as missing
+    renamed.write_bytes(data.replace(b"l1.fo.w", b"l1.xx.w", 1))
+    with pytest.raises(ModelError, match=r"missing tensors \['l1.fo.w'\]"):
+        read_image(renamed)
     with pytest.raises(ModelError, match="cannot read"):
         read_image(tmp_path / "missing.bin")
 

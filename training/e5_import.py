@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors.torch import save_file
+from transformers import PreTrainedTokenizerFast
 
 from finsentinel.errors import ModelError
 
@@ -167,15 +168,23 @@ def _parse(data: bytes) -> E5Image:
         dtype, count, offset, n_bytes = r.take("BIQQ")
         raw = data[offset : offset + n_bytes]
         if dtype == _Q4:
-            cols = hidden if name == "emb.word" or name.endswith((".q.w", ".k.w", ".v.w", ".ao.w", ".fi.w")) else inter
+            cols = inter if name.endswith(".fo.w") else hidden  # rows are outputs: only fo reads the FFN width
             tensors[name] = dequantize_q4(raw, count // cols, cols)
         elif dtype == _F32:
             tensors[name] = np.frombuffer(raw, dtype="<f4", count=count).copy()
         else:
             raise ValueError(f"tensor {name}: unknown dtype code {dtype}")
+    missing = sorted(_tensor_names(layers) - set(tensors))
+    if missing:
+        raise ValueError(f"missing tensors {missing[:4]}{' ...' if len(missing) > 4 else ''}")
     specials = {"bos": bos, "eos": eos, "pad": pad, "unk": unk}
     return E5Image(hidden, layers, heads, inter, vocab, maxp, tvs, eps, pieces,
                    [float(s) for s in scores], specials, normalisation, tensors)
+
+
+def _tensor_names(layers: int) -> set[str]:
+    names = {"emb.word", "emb.pos", "emb.type", "emb.ln.w", "emb.ln.b"}
+    return names | {f"l{n}.{short}.{part}" for n in range(layers) for short in _LAYER_KEYS for part in "wb"}
 
 
 def state_dict(image: E5Image) -> dict[str, torch.Tensor]:
@@ -196,14 +205,13 @@ def state_dict(image: E5Image) -> dict[str, torch.Tensor]:
     return {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in out.items()}
 
 
-def build_tokenizer(image: E5Image):  # -> transformers.PreTrainedTokenizerFast
+def build_tokenizer(image: E5Image) -> PreTrainedTokenizerFast:
     """A fast Unigram tokenizer equal to the package's: its normalisation map, metaspace, Viterbi.
 
     The map is NFKC except for a few dozen code points (control characters dropped, odd spaces made
     plain spaces); those are added as explicit replacements before NFKC, then runs of spaces fold.
     """
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
 
     dropped: list[tuple[str, str]] = []
     spaced: list[tuple[str, str]] = []
@@ -268,7 +276,9 @@ def write_checkpoint(image: E5Image, out: Path, source: str = SOURCE_NAME) -> Pa
     # randomly initialised weights. FinSentinel pools token states itself and never reads it.
     weights["pooler.dense.weight"] = torch.zeros(image.hidden, image.hidden)
     weights["pooler.dense.bias"] = torch.zeros(image.hidden)
-    save_file(weights, str(out / "model.safetensors"), metadata={"format": "pt", "source": source})
+    # one metadata key: safetensors writes the metadata map in no fixed order, and the file's hash is
+    # the base model's fingerprint, so two imports of the same package must give the same bytes
+    save_file(weights, str(out / "model.safetensors"), metadata={"format": "pt"})
     build_tokenizer(image).save_pretrained(out)
     (out / "README.md").write_text(
         f"# {source}\n\nImported by `finsentinel base import-e5`: Q4_0 weights dequantised to float32, "
