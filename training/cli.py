@@ -30,6 +30,9 @@ _ARG_FLAGS: tuple[tuple[str, type, str], ...] = (
     ("ngram_c", float, "inverse regularisation of the n-gram logistic regressions"),
 )
 
+# the TrainingArgs fields set by flags of their own kind (on/off switches, choices)
+_OTHER_ARGS = ("class_weights", "extend_vocab", "train_embeddings", "bf16", "pooling", "ngram_analysers")
+
 
 def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction) -> None:
     """Add `train` and `evaluate` to ``sub``."""
@@ -126,8 +129,7 @@ def _training_args(args: argparse.Namespace, settings: Settings) -> Any:
     from training.args import TrainingArgs
 
     overrides = dict(settings.training.args)
-    for name in [f[0] for f in _ARG_FLAGS] + ["class_weights", "extend_vocab", "train_embeddings", "bf16", "pooling",
-                                           "ngram_analysers"]:
+    for name in [f[0] for f in _ARG_FLAGS] + list(_OTHER_ARGS):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
     return TrainingArgs.from_dict(overrides)
