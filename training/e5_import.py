@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import struct
-import tempfile
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -248,7 +247,7 @@ def build_tokenizer(image: E5Image) -> PreTrainedTokenizerFast:
     )
 
 
-def _char_class(chars) -> str:
+def _char_class(chars: Iterable[str]) -> str:
     return "[" + "".join(f"\\x{{{ord(c):x}}}" for c in chars) + "]"
 
 
@@ -281,7 +280,7 @@ def write_checkpoint(image: E5Image, out: Path, source: str = SOURCE_NAME) -> Pa
     save_file(weights, str(out / "model.safetensors"), metadata={"format": "pt"})
     build_tokenizer(image).save_pretrained(out)
     (out / "README.md").write_text(
-        f"# {source}\n\nImported by `finsentinel base import-e5`: Q4_0 weights dequantised to float32, "
+        f"# {source}\n\nImported by `finsentinel import-e5`: Q4_0 weights dequantised to float32, "
         "tokenizer rebuilt from the packed Unigram vocabulary. Licence of the weights: MIT "
         "(intfloat/multilingual-e5-small).\n",
         encoding="utf-8",
@@ -296,16 +295,10 @@ def import_e5(out: Path, source: Path | None = None) -> Path:
     The directory is written beside ``out`` and moved into place when complete, so an interrupted
     import never leaves a half-written base model.
     """
-    from training.train import replace_dir
+    from training.train import write_atomically
 
     image = read_image(source if source is not None else package_file())
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        write_checkpoint(image, tmp)
-        replace_dir(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    write_atomically(out, lambda tmp: write_checkpoint(image, tmp))
     return out
 
 

@@ -26,7 +26,7 @@ from nlp.ngram import fit_ngram
 from nlp.torch_backend import predict_proba
 from training.card import render_markdown
 from training.metrics import metrics_from_probabilities
-from training.train import _write_atomically
+from training.train import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def attach_ngram(
         card_pair: tuple[dict[str, Any], str] | None = (card, render_markdown(card))
     except (KeyError, TypeError, AttributeError):
         card_pair = None  # no (complete) card to carry over
-    _write_atomically(
+    write_atomically(
         path, lambda tmp: save_model(loaded.model, loaded.tokenizer, new_spec, tmp, card_pair, ngram=ngram)
     )
     return {"model_dir": str(path), "network": network, "ensemble": ensemble}

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import torch
 
@@ -37,6 +37,7 @@ from training.loop import Encoded, LoopResult, Progress, StepHook, encode_rows, 
 from training.metrics import evaluate, metrics_from_probabilities, metrics_line
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 __all__ = ["Progress", "TrainResult", "train_multitask"]
 
@@ -68,7 +69,7 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def replace_dir(tmp: Path, out_dir: Path) -> None:
+def _replace_dir(tmp: Path, out_dir: Path) -> None:
     """Move the finished ``tmp`` to ``out_dir``, replacing an older model there."""
     os.chmod(tmp, 0o755)  # noqa: S103 - a model directory is meant to be readable by its users
     if not out_dir.exists():
@@ -147,17 +148,20 @@ def _fit(
     return _Fitted(model, tokenizer, added, loop, round(time.perf_counter() - started, 1), threads)
 
 
-def _write_atomically(out: Path, write: Callable[[Path], ModelSpec]) -> ModelSpec:
-    """Run ``write`` into a fresh temporary directory beside ``out``, then rename it into place."""
+def write_atomically(out: Path, write: Callable[[Path], T]) -> T:
+    """Run ``write`` into a fresh temporary directory beside ``out``, then rename it into place.
+
+    An interrupted write never leaves a half-written directory at ``out``.
+    """
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
-        spec = write(tmp)
-        replace_dir(tmp, out)
+        result = write(tmp)
+        _replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return spec
+    return result
 
 
 def train_multitask(
@@ -250,7 +254,7 @@ def train_multitask(
         {"extra_evaluations": scores, **({"network_only_metrics": network_only} if ngram else {}),
          **(card_extra or {})},
     )
-    final = _write_atomically(
+    final = write_atomically(
         out, lambda tmp: save_model(fitted.model, fitted.tokenizer, spec, tmp, card, ngram=ngram)
     )
     report(f"model written to {out} ({final.name}@{final.weights_sha256[:12]})")
