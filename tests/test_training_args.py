@@ -26,6 +26,8 @@ def test_defaults_are_valid_and_frozen() -> None:
         ("lr", 1.5),
         ("lr", True),
         ("embedding_lr", -1.0),
+        ("head_lr", -0.1),
+        ("head_lr", 1.0),
         ("batch_size", 0),
         ("max_length", 4),
         ("max_length", 1024),

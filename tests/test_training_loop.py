@@ -146,3 +146,22 @@ def test_a_checkpoint_of_other_arguments_is_not_resumed(base: Path, tmp_path: Pa
     other = TrainingArgs(epochs=1, batch_size=4, lr=2e-3, max_length=24, seed=5)
     train_multitask(base, tiny_rows(), [], other, tmp_path / "m", messages.append, checkpoint_dir=ckpt)
     assert not any(m.startswith("resumed") for m in messages)
+
+
+def test_heads_can_learn_faster_than_the_encoder(base: Path) -> None:
+    from transformers import AutoModel
+
+    from nlp.model import MultiTaskModel
+
+    model = MultiTaskModel(AutoModel.from_pretrained(base), n_topics=3, n_events=2)
+    head_ids = {id(p) for n, p in model.named_parameters() if not n.startswith("encoder.")}
+    embeddings = model.encoder.get_input_embeddings().weight
+    for head_lr, want in ((0.0, 1e-4), (5e-3, 5e-3)):
+        args = TrainingArgs(lr=1e-4, head_lr=head_lr, embedding_lr=3e-3, train_embeddings=False)
+        groups = loop_module._optimizer(model, args).param_groups
+        lrs = {id(p): g["lr"] for g in groups for p in g["params"]}
+        assert len(head_ids) == 6 and all(lrs[i] == want for i in head_ids)
+        assert {lr for i, lr in lrs.items() if i not in head_ids} == {1e-4}
+        assert id(embeddings) not in lrs and not embeddings.requires_grad
+    groups = loop_module._optimizer(model, TrainingArgs(lr=1e-4, embedding_lr=3e-3)).param_groups
+    assert [g["lr"] for g in groups if any(p is embeddings for p in g["params"])] == [3e-3]

@@ -17,6 +17,11 @@ class TrainingArgs:
     lr: float = 1e-4
     embedding_lr: float = 3e-3
     """Learning rate of the word embeddings (new vocabulary rows start untrained and need a larger step)."""
+    head_lr: float = 0.0
+    """Learning rate of the heads; 0 uses ``lr``. Freshly initialised heads learn slowly at an encoder's
+    fine-tuning rate (SetFit trains its head at 1e-2 for the same reason): on multilingual-e5-small,
+    2 epochs over 3,000 rows per task, 3e-3 against 1e-4 took THUCNews accuracy from 0.804 to 0.843
+    and FinESE event micro-F1 from 0.04 to 0.29."""
     batch_size: int = 32
     max_length: int = 64
     seed: int = 13
@@ -52,6 +57,7 @@ class TrainingArgs:
             ("epochs", isinstance(self.epochs, int) and 1 <= self.epochs <= 100, "an integer in 1..100"),
             ("lr", _number(self.lr) and 0 < self.lr < 1, "a number in (0, 1)"),
             ("embedding_lr", _number(self.embedding_lr) and 0 < self.embedding_lr < 1, "a number in (0, 1)"),
+            ("head_lr", _number(self.head_lr) and 0 <= self.head_lr < 1, "a number in [0, 1) (0: same as lr)"),
             (
                 "batch_size",
                 isinstance(self.batch_size, int) and 1 <= self.batch_size <= 4096,

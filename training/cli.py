@@ -19,6 +19,7 @@ _ARG_FLAGS: tuple[tuple[str, type, str], ...] = (
     ("epochs", int, "training epochs (most; early stopping may end sooner)"),
     ("lr", float, "learning rate of encoder and heads"),
     ("embedding_lr", float, "learning rate of the word embeddings"),
+    ("head_lr", float, "learning rate of the heads (0: the same as --lr)"),
     ("batch_size", int, "training batch size"),
     ("max_length", int, "tokens per text, longer ones are truncated"),
     ("seed", int, "random seed (weights are reproducible for a seed, data and thread count)"),
@@ -91,6 +92,9 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     ngram.add_argument("--model", required=True, type=Path, help="model directory (rewritten in place)")
     ngram.add_argument("--train", nargs="+", required=True, metavar="FILE", help="labelled training files")
     ngram.add_argument("--valid", nargs="*", default=[], metavar="FILE", help="validation files (for the card)")
+    ngram.add_argument("--events", nargs="*", default=[], metavar="FILE",
+                       help="risk-event files: also fit the event head (the model must have one)")
+    ngram.add_argument("--valid-events", nargs="*", default=[], metavar="FILE", help="validation event files")
     ngram.add_argument("--weight", type=float, default=0.5, help="weight of the n-gram probabilities")
     ngram.add_argument("--analysers", choices=tuple(ANALYSERS), default="word+char")
     ngram.add_argument("--c", type=float, default=10.0, help="inverse regularisation of the logistic regressions")
@@ -244,12 +248,12 @@ def cmd_ngram(args: argparse.Namespace, settings: Settings) -> int:
     label_map = _label_map(args, settings)
     result = attach_ngram(
         args.model,
-        _rows(args.train, label_map, None, False),
-        _rows(args.valid, label_map, None, False),
+        _rows(args.train, label_map, None, False) + _rows(args.events, {}, None, True),
+        _rows(args.valid, label_map, None, False) + _rows(args.valid_events, {}, None, True),
         args.weight,
         args.analysers,
         args.c,
-        sources=[describe_file(f, "train") for f in args.train],
+        sources=[describe_file(f, "train") for f in args.train] + [describe_file(f, "events") for f in args.events],
     )
     brief = {
         part: {head: {k: m[k] for k in ("n", "accuracy", "macro_f1", "weighted_f1") if k in m}

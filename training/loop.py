@@ -127,20 +127,27 @@ def event_pos_weights(events: torch.Tensor, has_events: torch.Tensor, enabled: b
 
 def _optimizer(model: MultiTaskModel, args: TrainingArgs) -> torch.optim.Optimizer:
     embeddings = model.encoder.get_input_embeddings().weight
-    decay: list[nn.Parameter] = []
-    no_decay: list[nn.Parameter] = []
-    for name, param in model.named_parameters():
-        if param is embeddings:
-            continue
-        (no_decay if param.ndim < 2 or "LayerNorm" in name or "layer_norm" in name else decay).append(param)
-    groups = [
-        {"params": decay, "weight_decay": args.weight_decay, "lr": args.lr},
-        {"params": no_decay, "weight_decay": 0.0, "lr": args.lr},
-    ]
+    head_lr = args.head_lr or args.lr
+    groups: list[dict[str, Any]] = []
+    for lr, params in ((args.lr, model.encoder.named_parameters()), (head_lr, _head_parameters(model))):
+        decay: list[nn.Parameter] = []
+        no_decay: list[nn.Parameter] = []
+        for name, param in params:
+            if param is embeddings:
+                continue
+            (no_decay if param.ndim < 2 or "LayerNorm" in name or "layer_norm" in name else decay).append(param)
+        groups += [
+            {"params": decay, "weight_decay": args.weight_decay, "lr": lr},
+            {"params": no_decay, "weight_decay": 0.0, "lr": lr},
+        ]
     embeddings.requires_grad_(args.train_embeddings)
     if args.train_embeddings:
         groups.append({"params": [embeddings], "weight_decay": 0.0, "lr": args.embedding_lr})
     return torch.optim.AdamW(groups, lr=args.lr)
+
+
+def _head_parameters(model: MultiTaskModel) -> list[tuple[str, nn.Parameter]]:
+    return [(n, p) for n, p in model.named_parameters() if not n.startswith("encoder.")]
 
 
 def batches(lengths: Sequence[int], batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
