@@ -133,7 +133,10 @@ class InferenceEngine:
                     from nlp.ngram import NgramModel
 
                     self._ngram = NgramModel.load(self.model_dir)
-                    if self._ngram.labels != {"topic": list(spec.topics), "sentiment": list(spec.sentiments)}:
+                    want = {"topic": list(spec.topics), "sentiment": list(spec.sentiments)}
+                    if "events" in self._ngram.labels:  # directories from before it had an event head
+                        want["events"] = list(spec.events)
+                    if self._ngram.labels != want:
                         raise ModelError(f"the n-gram model in {self.model_dir} has other labels than the network")
                 self._state = (spec, tokenizer, runner)
                 log.info("engine %s ready on %s (max batch %d)", self.version, runner.name, self.max_batch)
@@ -190,6 +193,8 @@ class InferenceEngine:
             ngram = self._ngram.probabilities(list(texts))
             out[0] = (1 - weight) * out[0] + weight * ngram["topic"]
             out[1] = (1 - weight) * out[1] + weight * ngram["sentiment"]
+            if n_heads > 2 and "events" in ngram:
+                out[2] = (1 - weight) * out[2] + weight * ngram["events"]
         return tuple(out)
 
     def classify(self, texts: Sequence[str]) -> list[Prediction]:

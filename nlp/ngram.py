@@ -4,7 +4,10 @@ A linear n-gram model is strong on exactly what a small transformer fine-tuned o
 misses (rare topics, tickers, fixed phrases; see ``../shared/notes/baselines.md``), so a model
 directory may carry one beside the network: its class probabilities are averaged with the
 network's, ``p = (1 - w) * p_network + w * p_ngram`` with ``w`` = ``ngram_weight`` in
-``finsentinel.json``.
+``finsentinel.json``. The risk-event head, where there is one, gets one binary logistic regression
+per event type (sigmoid probabilities, averaged the same way): event types are mostly named by
+fixed phrases (减持, 违规, 跑路), where a char n-gram model is far ahead of a small network
+(FinESE eval micro-F1 0.857 against 0.31 for multilingual-e5-small fine-tuned on it).
 
 Stored without pickle: ``ngram.json`` (analyser settings and each vectoriser's n-gram vocabulary in
 column order) and ``ngram.safetensors`` (idf vectors, coefficients and intercepts). At load time
@@ -30,7 +33,9 @@ log = logging.getLogger(__name__)
 
 NGRAM_JSON = "ngram.json"
 NGRAM_WEIGHTS = "ngram.safetensors"
-HEADS = ("topic", "sentiment")
+HEADS = ("topic", "sentiment", "events")
+MULTILABEL = frozenset({"events"})
+"""Heads whose labels are independent yes/no decisions (sigmoid), not one class of several (softmax)."""
 
 ANALYSERS: dict[str, list[dict[str, Any]]] = {
     # word 1-2 + char_wb 2-5: the English baseline of baselines.md
@@ -75,11 +80,15 @@ class NgramModel:
         return hstack([v.transform(texts) for v in self.vectorizers]).tocsr()
 
     def probabilities(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        """Per-head class probabilities (softmax of the linear scores), rows in input order."""
+        """Per-head probabilities, rows in input order: softmax of the linear scores, or for the event
+        head a sigmoid per type."""
         x = self.features(texts)
         out = {}
         for head in self.coef:
             scores = np.asarray(x @ self.coef[head].T) + self.intercept[head]
+            if head in MULTILABEL:
+                out[head] = 1.0 / (1.0 + np.exp(-np.clip(scores, -60.0, 60.0)))
+                continue
             scores -= scores.max(axis=1, keepdims=True)
             exp = np.exp(scores)
             out[head] = exp / exp.sum(axis=1, keepdims=True)
@@ -131,11 +140,11 @@ def fit_ngram(
 ) -> NgramModel:
     """Fit the vectorisers on all texts and one logistic regression per head on the rows with its label.
 
-    ``labels`` maps ``topic``/``sentiment`` to the network's label order (the probability columns
-    must line up for averaging). ``balanced`` weights classes by inverse frequency.
+    ``labels`` maps ``topic``/``sentiment`` (and optionally ``events``) to the network's label order
+    (the probability columns must line up for averaging). Event rows carry ``events``, a list of
+    types; each type gets a binary regression. ``balanced`` weights classes by inverse frequency
+    (single-label heads only: a balanced binary regression per rare event type floods false alarms).
     """
-    from sklearn.linear_model import LogisticRegression
-
     if analysers not in ANALYSERS:
         raise ModelError(f"expected n-gram analysers one of {sorted(ANALYSERS)}, got {analysers!r}")
     configs = ANALYSERS[analysers]
@@ -143,18 +152,47 @@ def fit_ngram(
     vectorizers = [_vectorizer(config).fit(texts) for config in configs]
     model = NgramModel(configs, vectorizers, {h: list(v) for h, v in labels.items()}, {}, {})
     x = model.features(texts)
-    field = {"topic": "topic", "sentiment": "label"}
     for head, order in labels.items():
-        index = [i for i, r in enumerate(rows) if r.get(field[head]) is not None]
-        y = [list(order).index(str(rows[i][field[head]])) for i in index]
-        clf = LogisticRegression(C=c, max_iter=2000, random_state=seed,
-                                 class_weight="balanced" if balanced else None)
-        clf.fit(x[index], y)
-        coef = np.zeros((len(order), x.shape[1]), dtype=np.float32)
-        intercept = np.full(len(order), -1e4, dtype=np.float32)  # a class absent from training: never chosen
-        coef[clf.classes_] = clf.coef_ if len(clf.classes_) > 2 else np.vstack([-clf.coef_, clf.coef_]) / 2
-        intercept[clf.classes_] = clf.intercept_ if len(clf.classes_) > 2 else [-clf.intercept_[0] / 2,
-                                                                                   clf.intercept_[0] / 2]
-        model.coef[head], model.intercept[head] = coef, intercept
+        fit = _fit_multilabel if head in MULTILABEL else _fit_single
+        index, model.coef[head], model.intercept[head] = fit(x, rows, head, list(order), c, seed, balanced)
         log.info("n-gram %s head: %d rows, %d features", head, len(index), x.shape[1])
     return model
+
+
+_FIELD = {"topic": "topic", "sentiment": "label", "events": "events"}
+_Fitted = tuple[list[int], np.ndarray, np.ndarray]
+
+
+def _fit_single(
+    x: Any, rows: Sequence[Mapping[str, Any]], head: str, order: list[str], c: float, seed: int, balanced: bool
+) -> _Fitted:
+    from sklearn.linear_model import LogisticRegression
+
+    index = [i for i, r in enumerate(rows) if r.get(_FIELD[head]) is not None]
+    y = [order.index(str(rows[i][_FIELD[head]])) for i in index]
+    clf = LogisticRegression(C=c, max_iter=2000, random_state=seed, class_weight="balanced" if balanced else None)
+    clf.fit(x[index], y)
+    coef = np.zeros((len(order), x.shape[1]), dtype=np.float32)
+    intercept = np.full(len(order), -1e4, dtype=np.float32)  # a class absent from training: never chosen
+    coef[clf.classes_] = clf.coef_ if len(clf.classes_) > 2 else np.vstack([-clf.coef_, clf.coef_]) / 2
+    intercept[clf.classes_] = clf.intercept_ if len(clf.classes_) > 2 else [-clf.intercept_[0] / 2,
+                                                                               clf.intercept_[0] / 2]
+    return index, coef, intercept
+
+
+def _fit_multilabel(
+    x: Any, rows: Sequence[Mapping[str, Any]], head: str, order: list[str], c: float, seed: int, balanced: bool
+) -> _Fitted:
+    from sklearn.linear_model import LogisticRegression
+
+    index = [i for i, r in enumerate(rows) if r.get(_FIELD[head]) is not None]
+    y = np.array([[name in rows[i][_FIELD[head]] for name in order] for i in index], dtype=np.int8)
+    coef = np.zeros((len(order), x.shape[1]), dtype=np.float32)
+    intercept = np.full(len(order), -1e4, dtype=np.float32)  # a type never seen: never chosen
+    for j in range(len(order)):
+        if 0 < y[:, j].sum() < len(index):
+            clf = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(x[index], y[:, j])
+            coef[j], intercept[j] = clf.coef_[0], clf.intercept_[0]
+        elif len(index) and y[:, j].all():
+            intercept[j] = 1e4  # every row has it
+    return index, coef, intercept

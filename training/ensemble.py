@@ -16,9 +16,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-
 from finsentinel.errors import ConfigError
 from finsentinel.schema import SENTIMENTS
 from nlp.model import CARD_JSON, load_model, save_model
@@ -26,7 +23,7 @@ from nlp.ngram import fit_ngram
 from nlp.torch_backend import predict_proba
 from training.card import render_markdown
 from training.metrics import metrics_from_probabilities
-from training.train import write_atomically
+from training.train import average_with_ngram, write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -50,20 +47,24 @@ def attach_ngram(
     unknown = sorted({str(r["topic"]) for r in rows_train if r.get("topic") is not None} - set(spec.topics))
     if unknown:
         raise ConfigError(f"training topics {unknown[:5]} are not topics of the model {loaded.version}")
+    heads: dict[str, list[str]] = {"topic": list(spec.topics), "sentiment": list(SENTIMENTS)}
     rows = [r for r in rows_train if r.get("topic") is not None or r.get("label") is not None]
-    ngram = fit_ngram(rows, {"topic": list(spec.topics), "sentiment": list(SENTIMENTS)}, analysers, c, seed)
+    event_rows = [r for r in rows_train if r.get("events") is not None]
+    if event_rows:
+        _check_events(event_rows, spec.events, loaded.version)
+        heads["events"] = list(spec.events)
+        rows += event_rows
+    ngram = fit_ngram(rows, heads, analysers, c, seed)
     network, ensemble = {}, {}
     if rows_valid:
         texts = [str(r["text"]) for r in rows_valid]
         probs = list(predict_proba(loaded.model, loaded.tokenizer, texts, 64, spec.max_length))
         network = metrics_from_probabilities(rows_valid, probs, spec.topics, spec.events)
-        extra = ngram.probabilities(texts)
-        probs[0] = (1 - weight) * probs[0] + weight * torch.from_numpy(extra["topic"].astype(np.float32))
-        probs[1] = (1 - weight) * probs[1] + weight * torch.from_numpy(extra["sentiment"].astype(np.float32))
+        probs = average_with_ngram(probs, ngram.probabilities(texts), weight)
         ensemble = metrics_from_probabilities(rows_valid, probs, spec.topics, spec.events)
     card = _card(path)
     card["ngram"] = {"weight": weight, "analysers": analysers, "c": c, "seed": seed, "files": list(sources),
-                     "train_rows": len(rows)}
+                     "train_rows": len(rows), "heads": sorted(heads)}
     if ensemble:
         card["network_only_metrics"] = {"valid": network}
         card["validation_metrics"] = ensemble
@@ -76,6 +77,15 @@ def attach_ngram(
         path, lambda tmp: save_model(loaded.model, loaded.tokenizer, new_spec, tmp, card_pair, ngram=ngram)
     )
     return {"model_dir": str(path), "network": network, "ensemble": ensemble}
+
+
+def _check_events(rows: Sequence[Mapping[str, Any]], known: Sequence[str], version: str) -> None:
+    if not known:
+        raise ConfigError(f"event rows were given but the model {version} has no event head; "
+                          "train it with --events, or leave the event files out")
+    unknown = sorted({e for r in rows for e in r["events"]} - set(known))
+    if unknown:
+        raise ConfigError(f"event types {unknown[:5]} are not event types of the model {version}")
 
 
 def _card(path: Path) -> dict[str, Any]:

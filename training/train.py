@@ -291,9 +291,11 @@ def _fit_ngram(
     from nlp.ngram import fit_ngram
 
     started = time.perf_counter()
-    rows = [r for r in rows_train if r.get("topic") is not None or r.get("label") is not None]
-    ngram = fit_ngram(rows, {"topic": labels.topics, "sentiment": list(SENTIMENTS)}, args.ngram_analysers,
-                      args.ngram_c, args.seed, balanced=args.class_weights)
+    heads: dict[str, list[str]] = {"topic": list(labels.topics), "sentiment": list(SENTIMENTS)}
+    if labels.events:
+        heads["events"] = list(labels.events)
+    rows = [r for r in rows_train if any(r.get(k) is not None for k in ("topic", "label", "events"))]
+    ngram = fit_ngram(rows, heads, args.ngram_analysers, args.ngram_c, args.seed, balanced=args.class_weights)
     report(f"n-gram model ({args.ngram_analysers}) fitted in {time.perf_counter() - started:.0f}s, "
            f"weight {args.ngram_weight}")
     return ngram
@@ -318,12 +320,20 @@ def _score(
         probs = list(predict_proba(fitted.model, fitted.tokenizer, texts, 64, args.max_length))
         if ngram is not None:
             network_only[name] = metrics_from_probabilities(rows, probs, labels.topics, labels.events)
-            extra = ngram.probabilities(texts)
-            w = args.ngram_weight
-            probs[0] = (1 - w) * probs[0] + w * torch.from_numpy(extra["topic"]).float()
-            probs[1] = (1 - w) * probs[1] + w * torch.from_numpy(extra["sentiment"]).float()
+            probs = average_with_ngram(probs, ngram.probabilities(texts), args.ngram_weight)
         scores[name] = metrics_from_probabilities(rows, probs, labels.topics, labels.events)
     return scores, network_only
+
+
+def average_with_ngram(
+    probs: Sequence[torch.Tensor], ngram: Mapping[str, Any], weight: float
+) -> list[torch.Tensor]:
+    """``(1 - weight) * network + weight * n-gram`` for every head (topic, sentiment, events) both have."""
+    out = list(probs)
+    for i, head in enumerate(("topic", "sentiment", "events")[: len(out)]):
+        if head in ngram:
+            out[i] = (1 - weight) * out[i] + weight * torch.as_tensor(ngram[head], dtype=torch.float32)
+    return out
 
 
 def _labels(rows_train: Sequence[Mapping[str, Any]]) -> _Labels:
