@@ -64,12 +64,13 @@ model-zh: install $(E5)/config.json
 	  --train $(DATA)/thucnews_titles/train.jsonl $(DATA)/finfe/train.jsonl \
 	  --valid $(DATA)/thucnews_titles/dev.jsonl $(DATA)/finfe/eval.jsonl \
 	  --events $(DATA)/finese/train.jsonl --valid-events $(DATA)/finese/eval.jsonl \
-	  --epochs 3 --lr 1e-4 --warmup-ratio 0.06 --batch-size 32 --max-length 64 --class-weights \
+	  --epochs 5 --lr 1e-4 --head-lr 3e-3 --warmup-ratio 0.06 --batch-size 32 --max-length 64 --class-weights \
 	  --no-extend-vocab --no-train-embeddings --bf16 --patience 2 --seed 13 \
 	  --checkpoint models/.finsentinel-zh.ckpt --out models/finsentinel-zh
 	$(FS) ngram --model models/finsentinel-zh --weight 0.5 --analysers char \
 	  --train $(DATA)/thucnews_titles/train.jsonl $(DATA)/finfe/train.jsonl \
-	  --valid $(DATA)/thucnews_titles/dev.jsonl $(DATA)/finfe/eval.jsonl
+	  --valid $(DATA)/thucnews_titles/dev.jsonl $(DATA)/finfe/eval.jsonl \
+	  --events $(DATA)/finese/train.jsonl --valid-events $(DATA)/finese/eval.jsonl
 	$(FS) export --model models/finsentinel-zh --sample $(DATA)/thucnews_titles/dev.jsonl
 
 lint: install
