@@ -35,6 +35,8 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     export.add_argument("--sample-size", type=int, default=512, help="at most this many sample texts")
     export.add_argument("--min-agreement", type=float, default=0.97,
                         help="least share of confident rows on which int8 must agree with PyTorch")
+    export.add_argument("--fp32-layers", type=int, default=0, metavar="N",
+                        help="keep the first N encoder layers in float32 in the int8 model (slower, closer to fp32)")
     export.add_argument("--json", action="store_true", help="print the export record as one JSON object")
     export.set_defaults(func=cmd_export)
 
@@ -114,7 +116,9 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     from training.data import texts_of
 
     sample = texts_of(args.sample or DEFAULT_SAMPLE, args.sample_size)
-    record = export_onnx(args.model, sample, ExportCheck(min_agreement=args.min_agreement))
+    if args.fp32_layers < 0:
+        raise ConfigError(f"expected --fp32-layers >= 0, got {args.fp32_layers}")
+    record = export_onnx(args.model, sample, ExportCheck(min_agreement=args.min_agreement), args.fp32_layers)
     if args.json:
         sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
     else:

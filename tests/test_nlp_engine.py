@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from finsentinel.errors import ModelError
+from finsentinel.schema import SENTIMENTS
 from nlp.base import Classifier
 from nlp.engine import InferenceEngine, PaddedBatch, bucket_batches, softmax
 from nlp.export import ExportCheck, export_onnx
@@ -162,3 +163,34 @@ def test_bucket_batches_pads_each_batch_to_its_longest() -> None:
     assert batches[0].arrays["input_ids"].tolist() == [[7, 7, 1], [7, 7, 7]]
     assert batches[1].arrays["attention_mask"].sum() == 14 and "token_type_ids" not in batches[0].arrays
     assert softmax(np.array([[0.0, 0.0], [1000.0, 0.0]])).tolist() == [[0.5, 0.5], [1.0, 0.0]]
+
+
+def test_first_layers_can_stay_fp32_in_the_int8_model(model_dir: Path, tmp_path: Path) -> None:
+    import onnx
+
+    def quantised(path: Path) -> int:
+        graph = onnx.load(str(path / ONNX_DIR / "model.int8.onnx")).graph
+        return sum(n.op_type == "MatMulInteger" for n in graph.node)
+
+    copy = Path(shutil.copytree(model_dir, tmp_path / "copy"))
+    record = export_onnx(copy, TEXTS, fp32_layers=1)
+    assert "layers 0-0 kept in fp32" in record["quantization"]
+    assert 0 < quantised(copy) < quantised(model_dir)  # the tiny model has 2 layers: half stay fp32
+    assert InferenceEngine(copy, "onnx-int8").classify(["profit beats estimates"])[0].sentiment in SENTIMENTS
+
+
+def test_fp32_layers_needs_named_encoder_layers(tmp_path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from finsentinel.cli import main
+    from nlp.export import _quantize
+
+    weight = numpy_helper.from_array(np.ones((4, 4), dtype=np.float32), "w")
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], [weight])
+    onnx.save(helper.make_model(graph), str(tmp_path / "m.onnx"))
+    with pytest.raises(ModelError, match="nodes named '/layer.N/'.*export without --fp32-layers"):
+        _quantize(tmp_path / "m.onnx", tmp_path / "q.onnx", fp32_layers=2)
+    assert main(["export", "--model", str(tmp_path), "--fp32-layers", "-1"]) == 2
