@@ -134,7 +134,7 @@ class InferenceEngine:
 
                     self._ngram = NgramModel.load(self.model_dir)
                     want = {"topic": list(spec.topics), "sentiment": list(spec.sentiments)}
-                    if "events" in self._ngram.labels:  # directories from before it had an event head
+                    if "events" in self._ngram.labels:  # n-gram halves written before it had one have none
                         want["events"] = list(spec.events)
                     if self._ngram.labels != want:
                         raise ModelError(f"the n-gram model in {self.model_dir} has other labels than the network")
