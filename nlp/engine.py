@@ -29,6 +29,7 @@ import numpy as np
 from finsentinel.errors import ModelError
 from nlp.base import Prediction, Runner
 from nlp.model import ModelSpec, check_model_dir
+from nlp.ngram import average
 
 log = logging.getLogger(__name__)
 
@@ -189,12 +190,7 @@ class InferenceEngine:
             for head in range(n_heads):
                 out[head][batch.positions] = sigmoid(logits[head]) if head == 2 else softmax(logits[head])
         if self._ngram is not None:
-            weight = spec.ngram_weight
-            ngram = self._ngram.probabilities(list(texts))
-            out[0] = (1 - weight) * out[0] + weight * ngram["topic"]
-            out[1] = (1 - weight) * out[1] + weight * ngram["sentiment"]
-            if n_heads > 2 and "events" in ngram:
-                out[2] = (1 - weight) * out[2] + weight * ngram["events"]
+            out = average(out, self._ngram.probabilities(list(texts)), spec.ngram_weight)
         return tuple(out)
 
     def classify(self, texts: Sequence[str]) -> list[Prediction]:

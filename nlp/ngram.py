@@ -22,12 +22,15 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
 from finsentinel.errors import ModelError
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,21 @@ ANALYSERS: dict[str, list[dict[str, Any]]] = {
     # char 1-3: the Chinese baseline (no word segmentation needed)
     "char": [{"analyzer": "char", "ngram_range": [1, 3], "lowercase": True}],
 }
+
+
+P = TypeVar("P", np.ndarray, "torch.Tensor")
+
+
+def average(probs: Sequence[P], ngram: Mapping[str, P], weight: float) -> list[P]:
+    """``(1 - weight) * network + weight * n-gram`` for every head (in ``HEADS`` order) both have.
+
+    The one averaging rule of the ensemble, for numpy arrays (the engine) and tensors (training).
+    """
+    out = list(probs)
+    for i, head in enumerate(HEADS[: len(out)]):
+        if head in ngram:
+            out[i] = (1 - weight) * out[i] + weight * ngram[head]
+    return out
 
 
 def _vectorizer(config: Mapping[str, Any], vocabulary: Sequence[str] | None = None, min_df: int = 2) -> Any:
@@ -152,47 +170,46 @@ def fit_ngram(
     vectorizers = [_vectorizer(config).fit(texts) for config in configs]
     model = NgramModel(configs, vectorizers, {h: list(v) for h, v in labels.items()}, {}, {})
     x = model.features(texts)
+    field = {"topic": "topic", "sentiment": "label", "events": "events"}
     for head, order in labels.items():
-        fit = _fit_multilabel if head in MULTILABEL else _fit_single
-        index, model.coef[head], model.intercept[head] = fit(x, rows, head, list(order), c, seed, balanced)
+        index = [i for i, r in enumerate(rows) if r.get(field[head]) is not None]
+        values = [rows[i][field[head]] for i in index]
+        if head in MULTILABEL:
+            model.coef[head], model.intercept[head] = _fit_multilabel(x[index], values, list(order), c, seed)
+        else:
+            model.coef[head], model.intercept[head] = _fit_single(x[index], values, list(order), c, seed, balanced)
         log.info("n-gram %s head: %d rows, %d features", head, len(index), x.shape[1])
     return model
 
 
-_FIELD = {"topic": "topic", "sentiment": "label", "events": "events"}
-_Fitted = tuple[list[int], np.ndarray, np.ndarray]
-
-
 def _fit_single(
-    x: Any, rows: Sequence[Mapping[str, Any]], head: str, order: list[str], c: float, seed: int, balanced: bool
-) -> _Fitted:
+    x: Any, values: Sequence[Any], order: list[str], c: float, seed: int, balanced: bool
+) -> tuple[np.ndarray, np.ndarray]:
     from sklearn.linear_model import LogisticRegression
 
-    index = [i for i, r in enumerate(rows) if r.get(_FIELD[head]) is not None]
-    y = [order.index(str(rows[i][_FIELD[head]])) for i in index]
+    y = [order.index(str(v)) for v in values]
     clf = LogisticRegression(C=c, max_iter=2000, random_state=seed, class_weight="balanced" if balanced else None)
-    clf.fit(x[index], y)
+    clf.fit(x, y)
     coef = np.zeros((len(order), x.shape[1]), dtype=np.float32)
     intercept = np.full(len(order), -1e4, dtype=np.float32)  # a class absent from training: never chosen
     coef[clf.classes_] = clf.coef_ if len(clf.classes_) > 2 else np.vstack([-clf.coef_, clf.coef_]) / 2
     intercept[clf.classes_] = clf.intercept_ if len(clf.classes_) > 2 else [-clf.intercept_[0] / 2,
                                                                                clf.intercept_[0] / 2]
-    return index, coef, intercept
+    return coef, intercept
 
 
 def _fit_multilabel(
-    x: Any, rows: Sequence[Mapping[str, Any]], head: str, order: list[str], c: float, seed: int, balanced: bool
-) -> _Fitted:
+    x: Any, values: Sequence[Sequence[str]], order: list[str], c: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     from sklearn.linear_model import LogisticRegression
 
-    index = [i for i, r in enumerate(rows) if r.get(_FIELD[head]) is not None]
-    y = np.array([[name in rows[i][_FIELD[head]] for name in order] for i in index], dtype=np.int8)
+    y = np.array([[name in types for name in order] for types in values], dtype=np.int8).reshape(-1, len(order))
     coef = np.zeros((len(order), x.shape[1]), dtype=np.float32)
     intercept = np.full(len(order), -1e4, dtype=np.float32)  # a type never seen: never chosen
     for j in range(len(order)):
-        if 0 < y[:, j].sum() < len(index):
-            clf = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(x[index], y[:, j])
+        if 0 < y[:, j].sum() < len(values):
+            clf = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(x, y[:, j])
             coef[j], intercept[j] = clf.coef_[0], clf.intercept_[0]
-        elif len(index) and y[:, j].all():
+        elif len(values) and y[:, j].all():
             intercept[j] = 1e4  # every row has it
-    return index, coef, intercept
+    return coef, intercept

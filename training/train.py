@@ -328,12 +328,10 @@ def _score(
 def average_with_ngram(
     probs: Sequence[torch.Tensor], ngram: Mapping[str, Any], weight: float
 ) -> list[torch.Tensor]:
-    """``(1 - weight) * network + weight * n-gram`` for every head (topic, sentiment, events) both have."""
-    out = list(probs)
-    for i, head in enumerate(("topic", "sentiment", "events")[: len(out)]):
-        if head in ngram:
-            out[i] = (1 - weight) * out[i] + weight * torch.as_tensor(ngram[head], dtype=torch.float32)
-    return out
+    """The network's probabilities averaged with the n-gram model's (:func:`nlp.ngram.average`)."""
+    from nlp.ngram import average
+
+    return average(probs, {h: torch.as_tensor(p, dtype=torch.float32) for h, p in ngram.items()}, weight)
 
 
 def _labels(rows_train: Sequence[Mapping[str, Any]]) -> _Labels:
