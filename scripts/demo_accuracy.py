@@ -24,6 +24,7 @@ def main() -> None:
     for lang in ("en", "zh"):
         sub = [(t, p) for lang_, t, p in pairs if lang_ == lang]
         result[f"accuracy_{lang}"] = round(sum(t == p for t, p in sub) / len(sub), 3)
+        result[f"confusion_{lang}"] = {f"{t}->{p}": n for (t, p), n in sorted(Counter(sub).items())}
     result["confusion"] = {f"{t}->{p}": n for (t, p), n in sorted(Counter((t, p) for _, t, p in pairs).items())}
     print(json.dumps(result, indent=1))
 
