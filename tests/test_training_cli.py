@@ -161,6 +161,33 @@ def test_taxonomy_setting_checks_training_topics(
     assert code == 2 and "nlp.taxonomy.en" in err and "missing ['Macro']" in err
 
 
+@pytest.mark.slow
+def test_partial_labels_train_validate_evaluate_and_ngram(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """FinNSP-style rows (negative / not_negative) with not_negative as a partial label, end to end."""
+    nsp = write_jsonl(tmp_path / "nsp.jsonl", [
+        {"text": r["text"], "label": "negative" if r["label"] == "negative" else "not_negative"} for r in tiny_rows()
+    ])
+    full = sum(r["label"] == "negative" for r in tiny_rows())
+    model, label_map = tmp_path / "m", f"{LABEL_MAP},not_negative=neutral|positive"
+    trained = run_json(capsys, "train", "--train", str(nsp), str(files["topic"]), "--valid", str(nsp),
+                       "--label-map", label_map, "--base-model", str(files["base"]), "--out", str(model), *FAST)
+    assert trained["validation"]["sentiment"]["n"] == full  # partial labels are not scored
+    card = json.loads((model / CARD_JSON).read_text(encoding="utf-8"))
+    assert card["data"]["label_map"]["not_negative"] == "neutral|positive"
+    report = run_json(capsys, "evaluate", "--model", str(model), "--data", str(nsp), "--task", "sentiment",
+                      "--label-map", label_map, "--json")
+    assert report["n"] == full and report["labels"] == ["negative", "neutral", "positive"]
+    ngram = ["ngram", "--model", str(model), "--train", str(nsp), str(files["topic"]), "--label-map", label_map,
+             "--analysers", "char"]
+    assert main(ngram) == 2  # the n-gram half learns from full labels only: here all negative
+    assert "sentiment head needs rows of at least two classes, got ['negative']" in capsys.readouterr().err
+    assert main([*ngram, "--train", str(files["sentiment"]), str(nsp), str(files["topic"])]) == 0
+    ngram_card = json.loads((model / CARD_JSON).read_text(encoding="utf-8"))["ngram"]
+    assert ngram_card["weight"] == 0.5 and "sentiment" in ngram_card["heads"]
+
+
 def test_evaluate_needs_labels_for_the_task(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["evaluate", "--model", str(files["base"]), "--data", str(files["topic"]), "--task", "sentiment"])
     assert code == 2 and "no rows carry a 'label'" in capsys.readouterr().err

@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 
 from finsentinel.errors import ConfigError
-from training.data import guess_lang, parse_label_map, read_event_rows, read_rows, texts_of
+from training.data import (
+    guess_lang,
+    is_partial,
+    parse_label_map,
+    read_event_rows,
+    read_rows,
+    sentiment_choices,
+    texts_of,
+)
 
 ROWS = [
     {"text": "$ALLY pulls outlook", "label": "Bearish", "lang": "en"},
@@ -27,6 +35,24 @@ def test_label_map_parsing() -> None:
         parse_label_map("Bearish")
     with pytest.raises(ConfigError, match="targets must be one of"):
         parse_label_map("Bearish=bad")
+
+
+def test_partial_labels_map_and_read(tmp_path: Path) -> None:
+    assert parse_label_map("not_negative=neutral|positive") == {"not_negative": "neutral|positive"}
+    assert sentiment_choices("neutral|positive") == ("neutral", "positive") and sentiment_choices("negative") == (
+        "negative",)
+    for bad in ("neutral|bogus", "neutral|neutral", "negative|neutral|positive", "neutral|"):
+        assert sentiment_choices(bad) is None
+        with pytest.raises(ConfigError, match="partial label of two of them"):
+            parse_label_map(f"x={bad}")
+    path = tmp_path / "nsp.jsonl"
+    path.write_text('{"text": "公司涉嫌诈骗", "label": "negative"}\n{"text": "公司发布年报", "label": "not_negative"}\n',
+                    encoding="utf-8")
+    rows = read_rows(path, parse_label_map("not_negative=neutral|positive"))
+    assert [r["label"] for r in rows] == ["negative", "neutral|positive"]
+    assert [is_partial(r["label"]) for r in rows] == [False, True]
+    with pytest.raises(ConfigError, match="'not_negative' is not one of"):
+        read_rows(path)
 
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".parquet"])

@@ -10,10 +10,17 @@ import pytest
 import torch
 
 from finsentinel.errors import ConfigError
-from tests.tiny_model import make_tiny_base_dir, tiny_rows
+from tests.tiny_model import TINY_TOPICS, make_tiny_base_dir, tiny_rows
 from training import loop as loop_module
 from training.args import TrainingArgs
-from training.loop import IGNORE, class_weights, encode_rows, event_pos_weights, selection_score
+from training.loop import (
+    IGNORE,
+    class_weights,
+    encode_rows,
+    event_pos_weights,
+    partial_label_loss,
+    selection_score,
+)
 from training.metrics import classification_metrics, multilabel_metrics
 from training.train import train_multitask
 
@@ -73,6 +80,41 @@ def test_encoding_marks_missing_labels() -> None:
                         {"text": "c", "events": ["E"]}], ["T"], ["E"], "train")
     assert data.sentiments.tolist() == [0, IGNORE, IGNORE] and data.topics.tolist() == [IGNORE, 0, IGNORE]
     assert data.has_events.tolist() == [False, False, True] and data.events[2].tolist() == [1.0]
+
+
+def test_partial_labels_encode_as_allowed_sets() -> None:
+    data = encode_rows([{"text": "a", "label": "negative"}, {"text": "b", "label": "neutral|positive"}],
+                       ["T"], [], "train")
+    assert data.sentiments.tolist() == [0, IGNORE]
+    assert data.sentiment_sets.tolist() == [[False, False, False], [False, True, True]]
+    with pytest.raises(ConfigError, match="row 0: sentiment label 'negative|bogus'"):
+        encode_rows([{"text": "a", "label": "negative|bogus"}], ["T"], [], "train")
+
+
+def test_partial_label_loss_is_the_likelihood_of_the_set() -> None:
+    logits = torch.tensor([[2.0, 0.5, -1.0], [0.0, 0.0, 0.0]], requires_grad=True)
+    allowed = torch.tensor([[False, True, True], [False, True, True]])
+    probs = torch.softmax(logits, -1).detach()
+    expected = -torch.log(probs[:, 1] + probs[:, 2]).mean()
+    loss = partial_label_loss(logits, allowed)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    loss.backward()
+    assert logits.grad is not None and bool((logits.grad[:, 0] > 0).all())  # descent lowers 'negative'
+    assert logits.grad[1, 1].item() == pytest.approx(logits.grad[1, 2].item())  # no preference inside the set
+
+
+def test_partial_rows_train_the_sentiment_head(base: Path, tmp_path: Path) -> None:
+    rows: list[dict[str, Any]] = [{"text": t, "label": "neutral|positive", "lang": "en"}
+                                  for t in ("fine day", "ok results", "calm market", "steady quarter")]
+    rows += [{"text": "fraud probe widens", "topic": TINY_TOPICS[0], "lang": "en"}]
+    model = train_multitask(base, rows, [], TrainingArgs(epochs=3, batch_size=5, lr=1e-2, max_length=24,
+                                                         warmup_ratio=0.0, seed=1, patience=0), tmp_path / "m")
+    from nlp.model import load_model
+    from nlp.torch_backend import predict_proba
+
+    loaded = load_model(tmp_path / "m")
+    probs = predict_proba(loaded.model, loaded.tokenizer, [str(r["text"]) for r in rows[:4]], max_length=24)[1]
+    assert model.steps == 3 and bool((probs[:, 0] < 0.2).all())  # learned: these are not negative
 
 
 def test_class_and_event_weights() -> None:

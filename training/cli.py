@@ -48,7 +48,8 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     train.add_argument("--base-model", help="HF checkpoint directory or 'bundled-minilm' (default: nlp.base_model)")
     train.add_argument("--name", default=None, help="model name recorded in the directory (default: its name)")
     train.add_argument("--lang", help="language of the model: its topics are checked against nlp.taxonomy.LANG")
-    train.add_argument("--label-map", help="sentiment label translation, e.g. Bearish=negative,Bullish=positive")
+    train.add_argument("--label-map", help="sentiment label translation, e.g. Bearish=negative,Bullish=positive; "
+                       "a partial label joins sentiments with | (not_negative=neutral|positive)")
     train.add_argument("--limit", type=int, default=None, help="at most this many rows per file (smoke runs)")
     train.add_argument("--checkpoint", type=Path, default=None, metavar="DIR",
                        help="save the run's state here every quarter epoch; rerunning the command resumes it")

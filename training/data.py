@@ -4,7 +4,10 @@ A row needs ``text`` plus ``label`` (sentiment) and/or ``topic``; ``lang`` is ke
 the script when absent). Event files (``read_event_rows``) carry risk-event types in ``topics`` (a
 list) or ``topic`` (types joined by spaces), as FinESE in ``../shared/data`` does. A label map
 translates other sentiment vocabularies (``Bearish=negative,Bullish=positive,Neutral=neutral``);
-labels are compared as strings, so numeric labels map too (``0=negative``).
+labels are compared as strings, so numeric labels map too (``0=negative``). A target may be a
+*partial* label, sentiments joined by ``|`` (``not_negative=neutral|positive``): the row says only
+that its sentiment is one of those, and training maximises their summed probability (FinNSP tells
+negative news from the rest, not neutral from positive). Scoring leaves partial labels out.
 """
 
 from __future__ import annotations
@@ -25,6 +28,21 @@ BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".tsv": "csv", ".p
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
 
+PARTIAL = "|"
+
+
+def sentiment_choices(label: str) -> tuple[str, ...] | None:
+    """The sentiments a label allows (one, or several for a partial label); None when it is not valid."""
+    parts = tuple(label.split(PARTIAL))
+    valid = all(p in SENTIMENTS for p in parts) and len(set(parts)) == len(parts) < len(SENTIMENTS)
+    return parts if valid else None
+
+
+def is_partial(label: Any) -> bool:
+    """True for a partial sentiment label such as ``neutral|positive``."""
+    return isinstance(label, str) and PARTIAL in label
+
+
 def parse_label_map(text: str | None) -> dict[str, str]:
     """``"Bearish=negative,Bullish=positive"`` as a dict; :class:`ConfigError` for a malformed entry."""
     if not text:
@@ -35,9 +53,12 @@ def parse_label_map(text: str | None) -> dict[str, str]:
         if not sep or not source.strip() or not target.strip():
             raise ConfigError(f"--label-map: expected FROM=TO pairs separated by commas, got {part!r}")
         mapping[source.strip()] = target.strip()
-    bad = sorted(v for v in mapping.values() if v not in SENTIMENTS)
+    bad = sorted(v for v in mapping.values() if sentiment_choices(v) is None)
     if bad:
-        raise ConfigError(f"--label-map: targets must be one of {list(SENTIMENTS)}, got {bad}")
+        raise ConfigError(
+            f"--label-map: targets must be one of {list(SENTIMENTS)} or a partial label of two of them "
+            f"joined by '{PARTIAL}' (e.g. not_negative=neutral{PARTIAL}positive), got {bad}"
+        )
     return mapping
 
 
@@ -90,7 +111,7 @@ def normalise_rows(
         label, topic = record.get("label"), record.get("topic")
         if label is not None and str(label) != "":
             mapped = label_map.get(str(label), str(label))
-            if mapped not in SENTIMENTS:
+            if sentiment_choices(mapped) is None:
                 raise ConfigError(
                     f"{source} row {n}: sentiment label {label!r} is not one of {list(SENTIMENTS)}; "
                     "translate it with --label-map FROM=TO,... (e.g. Bearish=negative,Bullish=positive,"

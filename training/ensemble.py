@@ -22,6 +22,7 @@ from nlp.model import CARD_JSON, load_model, save_model
 from nlp.ngram import fit_ngram
 from nlp.torch_backend import predict_proba
 from training.card import render_markdown
+from training.data import is_partial
 from training.metrics import metrics_from_probabilities
 from training.train import average_with_ngram, write_atomically
 
@@ -48,7 +49,9 @@ def attach_ngram(
     if unknown:
         raise ConfigError(f"training topics {unknown[:5]} are not topics of the model {loaded.version}")
     heads: dict[str, list[str]] = {"topic": list(spec.topics), "sentiment": list(SENTIMENTS)}
-    rows = [r for r in rows_train if r.get("topic") is not None or r.get("label") is not None]
+    # A linear n-gram model cannot learn from partial labels (neutral|positive): those rows lose the label.
+    plain = [{k: v for k, v in r.items() if k != "label"} if is_partial(r.get("label")) else r for r in rows_train]
+    rows = [r for r in plain if r.get("topic") is not None or r.get("label") is not None]
     event_rows = [r for r in rows_train if r.get("events") is not None]
     if event_rows:
         _check_events(event_rows, spec.events, loaded.version)

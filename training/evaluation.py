@@ -10,6 +10,7 @@ from finsentinel.errors import ConfigError
 from finsentinel.settings import NlpSettings
 from nlp.base import decide_events
 from nlp.engine import InferenceEngine
+from training.data import is_partial
 from training.metrics import classification_metrics, multilabel_metrics
 
 FIELDS = {"sentiment": "label", "topic": "topic", "events": "events"}
@@ -24,13 +25,14 @@ def evaluate_model(
 ) -> dict[str, Any]:
     """Accuracy, macro/weighted F1, per-class scores and confusion matrix (micro/macro F1 for events).
 
-    Rows without a label for ``task`` are left out; :class:`ConfigError` when none is left.
+    Rows without a label for ``task`` (or with a partial sentiment label) are left out;
+    :class:`ConfigError` when none is left.
     """
     if task not in FIELDS:
         raise ConfigError(f"expected task sentiment, topic or events, got {task!r}")
-    labelled = [r for r in rows if r.get(FIELDS[task]) is not None]
+    labelled = [r for r in rows if r.get(FIELDS[task]) is not None and not is_partial(r.get(FIELDS[task]))]
     if not labelled:
-        raise ConfigError(f"no rows carry a '{FIELDS[task]}' label for task {task}")
+        raise ConfigError(f"no rows carry a '{FIELDS[task]}' label for task {task} (partial labels not counted)")
     nlp = settings or NlpSettings()
     engine = InferenceEngine(model_dir, backend, max_batch=nlp.batch_size, threads=nlp.threads)  # type: ignore[arg-type]
     spec = engine.spec

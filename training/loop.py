@@ -24,6 +24,7 @@ from finsentinel.schema import SENTIMENTS
 from nlp.model import MultiTaskModel, label_index
 from training.args import TrainingArgs
 from training.checkpoint import Checkpointer, LoopState
+from training.data import sentiment_choices
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,11 @@ IGNORE = -100
 
 @dataclass(frozen=True)
 class Encoded:
-    """Training rows as tensors; ``IGNORE`` marks a missing label, ``has_events`` rows with event labels."""
+    """Training rows as tensors; ``IGNORE`` marks a missing label, ``has_events`` rows with event labels.
+
+    ``sentiment_sets`` (rows x sentiments, bool) holds partial sentiment labels (``neutral|positive``):
+    such a row has ``IGNORE`` in ``sentiments`` and its allowed classes marked here.
+    """
 
     texts: list[str]
     topics: torch.Tensor
@@ -44,6 +49,7 @@ class Encoded:
     events: torch.Tensor
     has_events: torch.Tensor
     langs: list[str]
+    sentiment_sets: torch.Tensor
 
 
 def row_events(row: Mapping[str, Any]) -> list[str] | None:
@@ -64,6 +70,7 @@ def encode_rows(
     texts, topic_t, sentiment_t, langs = [], [], [], []
     event_t = torch.zeros((len(rows), len(events)))
     has_events = torch.zeros(len(rows), dtype=torch.bool)
+    sets = torch.zeros((len(rows), len(SENTIMENTS)), dtype=torch.bool)
     for n, row in enumerate(rows):
         text, topic, label = row.get("text"), row.get("topic"), row.get("label")
         try:
@@ -75,7 +82,8 @@ def encode_rows(
                 f"{split} row {n}: expected 'text' and a 'label' and/or 'topic' (or 'events'), "
                 f"got {dict(row)!r:.200}"
             )
-        if label is not None and label not in sentiment_ids:
+        choices = None if label is None else sentiment_choices(str(label))
+        if label is not None and choices is None:
             raise ConfigError(
                 f"{split} row {n}: sentiment label {label!r} is not one of {list(SENTIMENTS)}; "
                 "translate it with --label-map (e.g. Bearish=negative,Bullish=positive,Neutral=neutral)"
@@ -91,7 +99,9 @@ def encode_rows(
                 event_t[n, event_ids[e]] = 1.0
         texts.append(text)
         topic_t.append(IGNORE if topic is None else topic_ids[topic])
-        sentiment_t.append(IGNORE if label is None else sentiment_ids[label])
+        sentiment_t.append(sentiment_ids[choices[0]] if choices is not None and len(choices) == 1 else IGNORE)
+        if choices is not None and len(choices) > 1:
+            sets[n, [sentiment_ids[c] for c in choices]] = True
         langs.append(str(row.get("lang", "?")))
     return Encoded(
         texts,
@@ -100,6 +110,7 @@ def encode_rows(
         event_t,
         has_events,
         langs,
+        sets,
     )
 
 
@@ -177,10 +188,20 @@ class _Losses:
             parts.append(self.topic(logits[0], topics))
         if bool((sentiments != IGNORE).any()):
             parts.append(self.sentiment(logits[1], sentiments))
+        sets = data.sentiment_sets[index]
+        partial = sets.any(-1)
+        if bool(partial.any()):
+            parts.append(partial_label_loss(logits[1][partial], sets[partial]))
         mask = data.has_events[index]
         if len(logits) > 2 and bool(mask.any()):
             parts.append(self.events(logits[2][mask], data.events[index][mask]))
         return torch.stack(parts).sum()
+
+
+def partial_label_loss(logits: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+    """Mean of -log P(label in allowed set): the likelihood of a partial label (rows x classes mask)."""
+    log_probs = torch.log_softmax(logits.float(), dim=-1)
+    return -torch.logsumexp(log_probs.masked_fill(~allowed, float("-inf")), dim=-1).mean()
 
 
 def selection_score(metrics: Mapping[str, Any]) -> float:

@@ -19,6 +19,7 @@ from finsentinel.schema import SENTIMENTS
 from nlp.base import decide_events
 from nlp.model import MultiTaskModel
 from nlp.torch_backend import predict_proba
+from training.data import is_partial
 
 
 def classification_metrics(
@@ -128,7 +129,7 @@ def metrics_from_probabilities(
     langs = [str(r.get("lang", "?")) for r in rows]
     out: dict[str, Any] = {
         "sentiment": head_metrics(
-            [r.get("label") for r in rows], [SENTIMENTS[i] for i in probs[1].argmax(-1).tolist()], langs,
+            [None if is_partial(r.get("label")) else r.get("label") for r in rows], [SENTIMENTS[i] for i in probs[1].argmax(-1).tolist()], langs,
             SENTIMENTS,
         ),
         "topic": head_metrics(
