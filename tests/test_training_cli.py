@@ -179,6 +179,18 @@ def test_partial_labels_train_validate_evaluate_and_ngram(
     report = run_json(capsys, "evaluate", "--model", str(model), "--data", str(nsp), "--task", "sentiment",
                       "--label-map", label_map, "--json")
     assert report["n"] == full and report["labels"] == ["negative", "neutral", "positive"]
+    partial = report["partial"]  # the not-negative rows: right when predicted neutral or positive
+    predictions = run_json(capsys, "predict", "--model", str(model), "--input", str(nsp), "--output",
+                           str(tmp_path / "p.jsonl"))
+    assert predictions["rows"] == len(tiny_rows())
+    rows = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text(encoding="utf-8").splitlines()]
+    inside = [r["prediction"]["sentiment"] != "negative" for r in rows if r["label"] == "not_negative"]
+    assert partial["n"] == len(inside) == len(tiny_rows()) - full
+    assert partial["accuracy"] == round(sum(inside) / len(inside), 4)
+    assert partial["per_set"] == {"neutral|positive": {"n": partial["n"], "accuracy": partial["accuracy"]}}
+    assert main(["evaluate", "--model", str(model), "--data", str(nsp), "--task", "sentiment",
+                 "--label-map", label_map]) == 0
+    assert f"partial label neutral|positive: {partial['accuracy']:.4f} of {partial['n']} rows" in capsys.readouterr().out
     ngram = ["ngram", "--model", str(model), "--train", str(nsp), str(files["topic"]), "--label-map", label_map,
              "--analysers", "char"]
     assert main(ngram) == 2  # the n-gram half learns from full labels only: here all negative

@@ -10,7 +10,7 @@ from finsentinel.errors import ConfigError
 from finsentinel.settings import NlpSettings
 from nlp.base import decide_events
 from nlp.engine import InferenceEngine
-from training.data import is_partial
+from training.data import is_partial, sentiment_choices
 from training.metrics import classification_metrics, multilabel_metrics
 
 FIELDS = {"sentiment": "label", "topic": "topic", "events": "events"}
@@ -25,20 +25,22 @@ def evaluate_model(
 ) -> dict[str, Any]:
     """Accuracy, macro/weighted F1, per-class scores and confusion matrix (micro/macro F1 for events).
 
-    Rows without a label for ``task`` (or with a partial sentiment label) are left out;
-    :class:`ConfigError` when none is left.
+    Rows without a label for ``task`` are left out; :class:`ConfigError` when none is left. Rows
+    with a partial sentiment label (``neutral|positive``) are scored apart, under ``partial``: the
+    share of them whose predicted sentiment is one of the allowed ones.
     """
     if task not in FIELDS:
         raise ConfigError(f"expected task sentiment, topic or events, got {task!r}")
-    labelled = [r for r in rows if r.get(FIELDS[task]) is not None and not is_partial(r.get(FIELDS[task]))]
-    if not labelled:
-        raise ConfigError(f"no rows carry a '{FIELDS[task]}' label for task {task} (partial labels not counted)")
+    partial = [r for r in rows if task == "sentiment" and is_partial(r.get("label"))]
+    labelled = [r for r in rows if r.get(FIELDS[task]) is not None and not (task == "sentiment" and is_partial(r["label"]))]
+    if not labelled and not partial:
+        raise ConfigError(f"no rows carry a '{FIELDS[task]}' label for task {task}")
     nlp = settings or NlpSettings()
     engine = InferenceEngine(model_dir, backend, max_batch=nlp.batch_size, threads=nlp.threads)  # type: ignore[arg-type]
     spec = engine.spec
     if task == "events" and not spec.events:
         raise ConfigError(f"model {engine.version} has no risk-event head; train it with --events FILE")
-    probs = engine.probabilities([str(r["text"]) for r in labelled])
+    probs = engine.probabilities([str(r["text"]) for r in [*labelled, *partial]])
     if task == "events":
         predicted = [decide_events(dict(zip(spec.events, p.tolist(), strict=True))) for p in probs[2]]
         metrics = multilabel_metrics([list(r["events"]) for r in labelled], predicted, spec.events)
@@ -46,11 +48,25 @@ def evaluate_model(
         labels = spec.sentiments if task == "sentiment" else spec.topics
         head = probs[1] if task == "sentiment" else probs[0]
         predicted_labels = [labels[i] for i in head.argmax(-1).tolist()]
-        metrics = classification_metrics([str(r[FIELDS[task]]) for r in labelled], predicted_labels, labels)
+        metrics = classification_metrics(
+            [str(r[FIELDS[task]]) for r in labelled], predicted_labels[: len(labelled)], labels
+        )
         unknown = sorted({str(r[FIELDS[task]]) for r in labelled} - set(labels))
         if unknown:
             metrics["unknown_labels"] = unknown  # labels the model cannot predict: always counted wrong
+        if partial:
+            metrics["partial"] = partial_metrics([str(r["label"]) for r in partial], predicted_labels[len(labelled):])
     return {"task": task, "model": engine.version, "backend": engine.runner_name, **metrics}
+
+
+def partial_metrics(allowed: Sequence[str], predicted: Sequence[str]) -> dict[str, Any]:
+    """For partial labels: how many rows, and the share predicted inside the allowed set (per set too)."""
+    hits = [p in (sentiment_choices(a) or ()) for a, p in zip(allowed, predicted, strict=True)]
+    per_set = {}
+    for label in sorted(set(allowed)):
+        mine = [h for a, h in zip(allowed, hits, strict=True) if a == label]
+        per_set[label] = {"n": len(mine), "accuracy": round(sum(mine) / len(mine), 4)}
+    return {"n": len(hits), "accuracy": round(sum(hits) / len(hits), 4) if hits else 0.0, "per_set": per_set}
 
 
 def format_report(report: Mapping[str, Any]) -> str:
@@ -61,11 +77,14 @@ def format_report(report: Mapping[str, Any]) -> str:
             f"accuracy {report['accuracy']:.4f}  macro-F1 {report['macro_f1']:.4f}  "
             f"weighted-F1 {report['weighted_f1']:.4f}"
         )
-    else:
+    elif "micro_f1" in report:
         lines.append(f"micro-F1 {report['micro_f1']:.4f}  macro-F1 {report['macro_f1']:.4f}")
-    lines.append(f"{'class':<32} {'precision':>9} {'recall':>7} {'f1':>7} {'support':>8}")
-    for label, m in report["per_class"].items():
+    if report.get("per_class"):
+        lines.append(f"{'class':<32} {'precision':>9} {'recall':>7} {'f1':>7} {'support':>8}")
+    for label, m in report.get("per_class", {}).items():
         lines.append(
             f"{label:<32} {m['precision']:>9.3f} {m['recall']:>7.3f} {m['f1']:>7.3f} {m['support']:>8}"
         )
+    for label, m in report.get("partial", {}).get("per_set", {}).items():
+        lines.append(f"partial label {label}: {m['accuracy']:.4f} of {m['n']} rows predicted inside the set")
     return "\n".join(lines) + "\n"
