@@ -75,7 +75,7 @@ model-zh: install $(E5)/config.json
 	  --train $(DATA)/thucnews_titles/train.jsonl $(DATA)/finfe/train.jsonl \
 	  --valid $(DATA)/thucnews_titles/dev.jsonl $(DATA)/finfe/eval.jsonl \
 	  --events $(DATA)/finese/train.jsonl --valid-events $(DATA)/finese/eval.jsonl
-	$(FS) export --model models/finsentinel-zh --sample $(DATA)/thucnews_titles/dev.jsonl --fp32-layers 4
+	$(FS) export --model models/finsentinel-zh --sample $(DATA)/thucnews_titles/dev.jsonl --fp32-layers 6
 
 lint: install
 	$(BIN)/ruff check .
