@@ -10,8 +10,8 @@ from finsentinel.errors import ConfigError
 from finsentinel.settings import NlpSettings
 from nlp.base import decide_events
 from nlp.engine import InferenceEngine
-from training.data import is_partial, sentiment_choices
-from training.metrics import classification_metrics, multilabel_metrics
+from training.data import is_partial
+from training.metrics import classification_metrics, multilabel_metrics, partial_metrics
 
 FIELDS = {"sentiment": "label", "topic": "topic", "events": "events"}
 
@@ -57,16 +57,6 @@ def evaluate_model(
         if partial:
             metrics["partial"] = partial_metrics([str(r["label"]) for r in partial], predicted_labels[len(labelled):])
     return {"task": task, "model": engine.version, "backend": engine.runner_name, **metrics}
-
-
-def partial_metrics(allowed: Sequence[str], predicted: Sequence[str]) -> dict[str, Any]:
-    """For partial labels: how many rows, and the share predicted inside the allowed set (per set too)."""
-    hits = [p in (sentiment_choices(a) or ()) for a, p in zip(allowed, predicted, strict=True)]
-    per_set = {}
-    for label in sorted(set(allowed)):
-        mine = [h for a, h in zip(allowed, hits, strict=True) if a == label]
-        per_set[label] = {"n": len(mine), "accuracy": round(sum(mine) / len(mine), 4)}
-    return {"n": len(hits), "accuracy": round(sum(hits) / len(hits), 4) if hits else 0.0, "per_set": per_set}
 
 
 def format_report(report: Mapping[str, Any]) -> str:

@@ -19,7 +19,7 @@ from finsentinel.schema import SENTIMENTS
 from nlp.base import decide_events
 from nlp.model import MultiTaskModel
 from nlp.torch_backend import predict_proba
-from training.data import is_partial
+from training.data import is_partial, sentiment_choices
 
 
 def classification_metrics(
@@ -117,6 +117,16 @@ def head_metrics(
     if by_lang:
         result["by_lang"] = by_lang
     return result
+
+
+def partial_metrics(allowed: Sequence[str], predicted: Sequence[str]) -> dict[str, Any]:
+    """For partial labels: how many rows, and the share predicted inside the allowed set (per set too)."""
+    hits = [p in (sentiment_choices(a) or ()) for a, p in zip(allowed, predicted, strict=True)]
+    per_set = {}
+    for label in sorted(set(allowed)):
+        mine = [h for a, h in zip(allowed, hits, strict=True) if a == label]
+        per_set[label] = {"n": len(mine), "accuracy": round(sum(mine) / len(mine), 4)}
+    return {"n": len(hits), "accuracy": round(sum(hits) / len(hits), 4) if hits else 0.0, "per_set": per_set}
 
 
 def metrics_from_probabilities(
