@@ -1,0 +1,160 @@
+"""Settings: one YAML file plus ``FINSENTINEL_*`` environment overrides.
+
+Precedence, highest first: keyword arguments, environment (``FINSENTINEL_BUS__BACKEND=kafka``;
+nested keys joined by ``__``), the YAML file (``finsentinel.yaml`` in the working directory, or
+the path in ``FINSENTINEL_CONFIG``), defaults. Unknown keys and wrong types fail at start-up
+with a message naming the key. Credentials are :class:`SecretStr` and never printed.
+"""
+
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from finsentinel.errors import ConfigError
+from finsentinel.settings.alerting import (
+    AlertingSettings,
+    DetectSettings,
+    EmailSinkSettings,
+    IndexSettings,
+    NotifySettings,
+    SeriesSettings,
+    WebhookSinkSettings,
+)
+from finsentinel.settings.core import (
+    BusSettings,
+    KafkaSettings,
+    LocalBusSettings,
+    NlpSettings,
+    TopicSettings,
+    TrainingSettings,
+)
+from finsentinel.settings.ingest import (
+    ApiSourceSettings,
+    ArticleSettings,
+    FileSourceSettings,
+    HttpSettings,
+    IngestSettings,
+    NearDupSettings,
+    RssSourceSettings,
+    SourceSettings,
+)
+
+__all__ = [
+    "AlertingSettings", "ApiSourceSettings", "ArticleSettings", "BusSettings", "DetectSettings",
+    "EmailSinkSettings", "FileSourceSettings", "HttpSettings", "IndexSettings", "IngestSettings",
+    "KafkaSettings", "LocalBusSettings", "NearDupSettings", "NlpSettings", "NotifySettings",
+    "RssSourceSettings", "SeriesSettings", "Settings", "SourceSettings", "TopicSettings",
+    "TrainingSettings", "WebhookSinkSettings", "load_settings", "render_settings",
+]
+
+CONFIG_ENV = "FINSENTINEL_CONFIG"
+DEFAULT_CONFIG_FILE = "finsentinel.yaml"
+
+
+class Settings(BaseSettings):
+    """All FinSentinel settings."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FINSENTINEL_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    bus: BusSettings = BusSettings()
+    ingest: IngestSettings = IngestSettings()
+    nlp: NlpSettings = NlpSettings()
+    training: TrainingSettings = TrainingSettings()
+    alerting: AlertingSettings = AlertingSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read settings file {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"settings file {path} is not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"settings file {path}: expected a mapping at the top, got {type(data).__name__}")
+    return data
+
+
+def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Load settings from ``path`` (or ``$FINSENTINEL_CONFIG``, or ./finsentinel.yaml if present).
+
+    Raises :class:`ConfigError` naming every bad key.
+    """
+    explicit = path or os.environ.get(CONFIG_ENV)
+    file = Path(explicit) if explicit else Path(DEFAULT_CONFIG_FILE)
+    data: dict[str, Any] = {}
+    if explicit or file.exists():
+        data = _read_yaml(file)
+    data = _deep_merge(data, overrides)
+    try:
+        # Environment beats the file: pydantic-settings merges env over init values only for
+        # top-level keys, so the file goes in as init values and env sections are merged here.
+        return Settings(**_deep_merge(data, _env_overrides()))
+    except ValidationError as exc:
+        lines = [
+            f"  {'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e.get('input')!r})"
+            if e["type"] != "extra_forbidden"
+            else f"  {'.'.join(str(p) for p in e['loc'])}: unknown key"
+            for e in exc.errors()
+        ]
+        origin = f"settings file {file}" if explicit or file.exists() else "settings"
+        raise ConfigError(f"invalid {origin} (or FINSENTINEL_* environment):\n" + "\n".join(lines)) from exc
+
+
+def _env_overrides() -> dict[str, Any]:
+    """``FINSENTINEL_A__B=v`` as ``{"a": {"b": "v"}}`` (values are parsed as YAML scalars)."""
+    out: dict[str, Any] = {}
+    for name, raw in os.environ.items():
+        if not name.startswith("FINSENTINEL_") or name == CONFIG_ENV:
+            continue
+        parts = name[len("FINSENTINEL_") :].lower().split("__")
+        if parts[0] not in Settings.model_fields:
+            continue  # e.g. FINSENTINEL_KAFKA_BOOTSTRAP, used by the integration tests
+        node = out
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        try:
+            node[parts[-1]] = yaml.safe_load(raw) if raw else raw
+        except yaml.YAMLError:
+            node[parts[-1]] = raw
+    return out
+
+
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def render_settings(settings: Settings) -> str:
+    """The effective settings as YAML, secrets masked."""
+    data = settings.model_dump(mode="json")  # SecretStr dumps as '**********'
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
