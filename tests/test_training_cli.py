@@ -11,12 +11,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from finsentinel.cli import main
+from nlp.engine import InferenceEngine
 from nlp.model import CARD_JSON, load_model
 from nlp.onnx_backend import EXPORT_JSON, INT8_FILE, ONNX_DIR
-from tests.tiny_model import make_tiny_base_dir, tiny_rows
+from tests.tiny_model import make_tiny_base_dir, make_tiny_model_dir, tiny_rows
 
 TFNS_NAMES = {"negative": "Bearish", "positive": "Bullish", "neutral": "Neutral"}
 LABEL_MAP = "Bearish=negative,Bullish=positive,Neutral=neutral"
@@ -231,3 +233,30 @@ def test_pretrain_then_train_from_the_pretrained_base(
     trained = run_json(capsys, "train", "--train", str(files["sentiment"]), str(files["topic"]), "--label-map",
                        LABEL_MAP, "--base-model", str(base), "--out", str(tmp_path / "m"), *FAST)
     assert trained["version"].startswith("m@")
+
+
+def test_evaluate_scores_several_models_as_the_mean_of_their_probabilities(
+    tmp_path: Path, files: dict[str, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = make_tiny_model_dir(tmp_path / "a"), make_tiny_model_dir(tmp_path / "b", with_chinese=False)
+    topics = load_model(a).spec.topics
+    # a says topics[0], b says topics[2], their mean topics[1] for every text
+    fixed = {a: [0.5, 0.4, 0.1], b: [0.1, 0.4, 0.5]}
+
+    def probabilities(self: InferenceEngine, texts: list[str]) -> tuple[np.ndarray, ...]:
+        topic = np.tile(np.array(fixed[self.model_dir], dtype=np.float32), (len(texts), 1))
+        return topic, np.full((len(texts), 3), 1 / 3, dtype=np.float32)
+
+    monkeypatch.setattr(InferenceEngine, "probabilities", probabilities)
+    argv = ["evaluate", "--data", str(files["topic"]), "--task", "topic", "--json"]
+    report = run_json(capsys, *argv[:1], "--model", str(a), str(b), *argv[1:])
+    versions = [f"tiny-test@{load_model(m).spec.weights_sha256[:12]}" for m in (a, b)]
+    assert report["model"] == " + ".join(versions) and report["n"] == 12
+    n_middle = sum(1 for row in tiny_rows() if row["topic"] == topics[1])
+    assert report["accuracy"] == round(n_middle / 12, 4)
+    assert [sum(col) for col in zip(*report["confusion"], strict=True)] == [0, 12, 0]  # every prediction topics[1]
+    single = run_json(capsys, *argv[:1], "--model", str(a), *argv[1:])
+    assert single["model"] == versions[0] and [sum(c) for c in zip(*single["confusion"], strict=True)] == [12, 0, 0]
+    other = make_tiny_model_dir(tmp_path / "c", topics=("Earnings", "Macro"))
+    assert main([*argv[:1], "--model", str(a), str(other), *argv[1:]]) == 2
+    assert "have different topics" in capsys.readouterr().err

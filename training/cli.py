@@ -103,7 +103,8 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     ngram.set_defaults(func=cmd_ngram)
 
     evaluate = sub.add_parser("evaluate", help="score a model on a labelled file")
-    evaluate.add_argument("--model", required=True, type=Path, help="model directory")
+    evaluate.add_argument("--model", required=True, type=Path, nargs="+", metavar="DIR",
+                          help="model directory; several (same labels) are scored as the mean of their probabilities")
     evaluate.add_argument("--data", required=True, nargs="+", metavar="FILE", help="labelled files")
     evaluate.add_argument("--task", required=True, choices=("sentiment", "topic", "events"))
     evaluate.add_argument("--label-map", help="sentiment label translation, e.g. Bearish=negative,...")
@@ -271,7 +272,8 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
 
     events = args.task == "events"
     rows = _rows(args.data, _label_map(args, settings), args.limit, events)
-    report = evaluate_model(args.model, rows, args.task, args.backend or settings.nlp.backend, settings.nlp)
+    models = args.model[0] if len(args.model) == 1 else args.model
+    report = evaluate_model(models, rows, args.task, args.backend or settings.nlp.backend, settings.nlp)
     report["data"] = list(args.data)
     if args.json:
         sys.stdout.write(json.dumps(report, ensure_ascii=False) + "\n")
