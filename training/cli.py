@@ -272,8 +272,7 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
 
     events = args.task == "events"
     rows = _rows(args.data, _label_map(args, settings), args.limit, events)
-    models = args.model[0] if len(args.model) == 1 else args.model
-    report = evaluate_model(models, rows, args.task, args.backend or settings.nlp.backend, settings.nlp)
+    report = evaluate_model(args.model, rows, args.task, args.backend or settings.nlp.backend, settings.nlp)
     report["data"] = list(args.data)
     if args.json:
         sys.stdout.write(json.dumps(report, ensure_ascii=False) + "\n")
