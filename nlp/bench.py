@@ -12,7 +12,10 @@ wait for batch mates (at most ``max_wait_ms``) and the batch's own run time. The
 throughput run are recorded and then replayed through a fresh bare session (no tokenising,
 bucketing, batching threads or result objects): ``ratio = docs_per_s / bare_docs_per_s`` is the share of the backend's own speed that
 the engine keeps. Each side is run ``repeat`` times and the fastest run counts (CPU timings on a
-shared machine are noisy; the fastest run is the least disturbed one).
+shared machine are noisy; the fastest run is the least disturbed one). For an ensemble every
+member's network runs on each text; the bare side replays each member's batches through its own
+session, one after the other (``networks`` says how many), and the batch figures are the first
+member's.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from nlp.engine import Backend, InferenceEngine, PaddedBatch, make_runner
+from nlp.ensemble import EnsembleEngine, open_engine
 
 log = logging.getLogger(__name__)
 
@@ -128,20 +132,26 @@ def _bare(model_dir: Path, backend: Backend, threads: int, batches: Sequence[Pad
 def bench_classify(model_dir: str | Path, texts: Sequence[str], config: BenchConfig) -> dict[str, Any]:
     """Run the benchmark; the result is the JSON object ``finsentinel bench classify`` prints."""
     path = Path(model_dir)
-    recorded: list[PaddedBatch] = []
-    engine = InferenceEngine(
-        path, config.backend, config.max_batch, config.max_wait_ms, config.max_length, config.threads,
-        on_batch=recorded.append, pool=config.pool,
+    engine = open_engine(
+        path, config.backend, max_batch=config.max_batch, max_wait_ms=config.max_wait_ms,
+        max_length=config.max_length, threads=config.threads, pool=config.pool,
     )
     engine.load()
+    # every network that runs records its batches (one per member of an ensemble): the bare side
+    # replays each network's own batches through its own fresh session
+    leaves = engine.members if isinstance(engine, EnsembleEngine) else [engine]
+    recorders: list[list[PaddedBatch]] = [[] for _ in leaves]
+    for leaf, recorder in zip(leaves, recorders, strict=True):
+        leaf.on_batch = recorder.append
     engine.classify(list(texts[: config.max_batch]))  # warm-up (allocations, lazy graph optimisation)
-    best_seconds, best_batches = float("inf"), recorded
+    best_seconds, best = float("inf"), [list(r) for r in recorders]
     try:
         for _ in range(max(1, config.repeat)):
-            recorded.clear()
+            for recorder in recorders:
+                recorder.clear()
             seconds = _direct(engine, texts, config.max_batch * config.pool)
             if seconds < best_seconds:
-                best_seconds, best_batches = seconds, list(recorded)
+                best_seconds, best = seconds, [list(r) for r in recorders]
         stream_seconds = min(_stream(engine, texts, 2 * config.max_batch * config.pool)[0]
                              for _ in range(max(1, config.repeat)))
         latency_rate = 0.5 * len(texts) / stream_seconds
@@ -149,8 +159,10 @@ def bench_classify(model_dir: str | Path, texts: Sequence[str], config: BenchCon
     finally:
         engine.close()
     bare_seconds = min(
-        _bare(path, config.backend, config.threads, best_batches) for _ in range(max(1, config.repeat))
+        sum(_bare(leaf.model_dir, config.backend, config.threads, batches) for leaf, batches in zip(leaves, best, strict=True))
+        for _ in range(max(1, config.repeat))
     )
+    best_batches = best[0]
     sizes = [len(b.positions) for b in best_batches]
     widths = [b.arrays["input_ids"].shape[1] for b in best_batches]
     lat_ms = np.array(latencies) * 1000.0
@@ -169,6 +181,7 @@ def bench_classify(model_dir: str | Path, texts: Sequence[str], config: BenchCon
         "ratio": round(docs_per_s / bare_docs_per_s, 3),
         "stream_docs_per_s": round(len(texts) / stream_seconds, 1),
         "stream_ratio": round(len(texts) / stream_seconds / bare_docs_per_s, 3),
+        "networks": len(leaves),
         "batches": len(best_batches),
         "mean_batch": round(float(np.mean(sizes)), 1) if sizes else 0.0,
         "mean_padded_length": round(float(np.mean(widths)), 1) if widths else 0.0,

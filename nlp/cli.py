@@ -90,11 +90,11 @@ def prediction_fields(prediction: Any) -> dict[str, Any]:
 
 def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
     """Classify every row's text and write the rows with a ``prediction`` object and the model version."""
-    from nlp.engine import InferenceEngine
+    from nlp.ensemble import open_engine
 
     rows = _read_jsonl(args.input)
     nlp = settings.nlp
-    engine = InferenceEngine(args.model, args.backend or nlp.backend, max_batch=nlp.batch_size, threads=nlp.threads)
+    engine = open_engine(args.model, args.backend or nlp.backend, max_batch=nlp.batch_size, threads=nlp.threads)
     engine.load()
     args.output.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.output.with_name(args.output.name + ".tmp")
@@ -112,22 +112,27 @@ def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     """Export to ONNX, quantise to int8, check against PyTorch; install only if accepted."""
+    from nlp.ensemble import member_dirs
     from nlp.export import ExportCheck, export_onnx
     from training.data import texts_of
 
     sample = texts_of(args.sample or DEFAULT_SAMPLE, args.sample_size)
     if args.fp32_layers < 0:
         raise ConfigError(f"expected --fp32-layers >= 0, got {args.fp32_layers}")
-    record = export_onnx(args.model, sample, ExportCheck(min_agreement=args.min_agreement), args.fp32_layers)
+    records = [  # an ensemble exports each member: each is checked on its own
+        export_onnx(path, sample, ExportCheck(min_agreement=args.min_agreement), args.fp32_layers)
+        for path in member_dirs(args.model)
+    ]
     if args.json:
-        sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
-    else:
+        out = records[0] if len(records) == 1 else {"members": records}
+        sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+        return 0
+    for path, record in zip(member_dirs(args.model), records, strict=True):
         check = record["check"]
         heads = [h for h in ("topic", "sentiment", "events") if h in check]
         parts = [f"{h}: int8 agreement {check[h]['int8_agreement']:.3f}, fp32 max diff "
                  f"{check[h]['fp32_max_abs_diff']:.1e}" for h in heads]
-        sys.stdout.write(f"exported {args.model}/onnx (checked on {check['sample_rows']} texts; "
-                         + "; ".join(parts) + ")\n")
+        sys.stdout.write(f"exported {path}/onnx (checked on {check['sample_rows']} texts; " + "; ".join(parts) + ")\n")
     return 0
 
 

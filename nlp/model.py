@@ -44,6 +44,7 @@ HEADS_FILE = "heads.safetensors"
 NGRAM_FILES = ("ngram.json", "ngram.safetensors")
 CARD_JSON = "model_card.json"
 CARD_MD = "MODEL_CARD.md"
+ENSEMBLE_FILE = "ensemble.json"  # an ensemble directory (nlp.ensemble) holds this instead of SPEC_FILE
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")  # either one makes a loadable tokenizer
 REBUILD_HINT = "run `finsentinel seed-model` (or `make demo`) to build it"
 ENCODER_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -228,6 +229,11 @@ def check_model_dir(model_dir: Path) -> ModelSpec:
         raise ModelError(
             f"model directory {model_dir} does not exist; {REBUILD_HINT}, "
             "or set nlp.model_dir to a trained model"
+        )
+    if (model_dir / ENSEMBLE_FILE).is_file():
+        raise ModelError(
+            f"{model_dir} is an ensemble of model directories ({ENSEMBLE_FILE}), and this step works on "
+            "one model directory: run it on each member listed there"
         )
     if not (model_dir / SPEC_FILE).is_file():
         kind = "a plain Hugging Face checkpoint" if (model_dir / CONFIG_FILE).is_file() else "not a model"

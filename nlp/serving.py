@@ -1,6 +1,6 @@
 """Build the classify stage's classifiers from :class:`finsentinel.settings.NlpSettings`.
 
-One :class:`nlp.engine.InferenceEngine` per distinct model directory (the default ``model_dir`` and
+One :class:`nlp.engine.InferenceEngine` (or :class:`nlp.ensemble.EnsembleEngine`) per distinct model directory (the default ``model_dir`` and
 those of ``nlp.models``), on the configured backend, behind a :class:`nlp.routing.Router`.
 """
 
@@ -10,7 +10,8 @@ from pathlib import Path
 
 from finsentinel.settings import NlpSettings
 from nlp.engine import InferenceEngine
-from nlp.model import SPEC_FILE
+from nlp.ensemble import open_engine
+from nlp.model import ENSEMBLE_FILE, SPEC_FILE
 from nlp.routing import Router
 
 REFERENCE_MODELS = {"en": Path("models/finsentinel-en"), "zh": Path("models/finsentinel-zh")}
@@ -24,12 +25,15 @@ def routes(settings: NlpSettings, root: Path | None = None) -> dict[str, Path]:
     if settings.models or not settings.reference_models:
         return dict(settings.models)
     base = root or Path.cwd()
-    return {lang: base / path for lang, path in REFERENCE_MODELS.items() if (base / path / SPEC_FILE).is_file()}
+    return {
+        lang: base / path for lang, path in REFERENCE_MODELS.items()
+        if (base / path / SPEC_FILE).is_file() or (base / path / ENSEMBLE_FILE).is_file()
+    }
 
 
 def make_engine(settings: NlpSettings, model_dir: Path) -> InferenceEngine:
-    """An engine over ``model_dir`` with the settings' backend, batch bounds, max_length and threads."""
-    return InferenceEngine(
+    """An engine over a model or ensemble directory with the settings' backend, batches and threads."""
+    return open_engine(
         model_dir,
         backend=settings.backend,
         max_batch=settings.batch_size,

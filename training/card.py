@@ -105,7 +105,8 @@ def build_card(
     return card, render_markdown(card)
 
 
-def _metric_lines(metrics: Mapping[str, Any]) -> list[str]:
+def metric_lines(metrics: Mapping[str, Any]) -> list[str]:
+    """Markdown lines for validation metrics: a table of the heads, a sentence for risk events."""
     lines = ["| head | rows | accuracy | macro-F1 | en accuracy | zh accuracy |", "|---|---|---|---|---|---|"]
     for head in ("sentiment", "topic"):
         m = metrics.get(head) or {}
@@ -159,9 +160,9 @@ def render_markdown(card: Mapping[str, Any]) -> str:
         lines.append(f"- file `{source.get('path')}`{role}: {rows}sha256 `{source.get('sha256')}`")
     if data.get("notes"):
         lines += ["", str(data["notes"])]
-    lines += ["", "## Validation", "", *_metric_lines(card["validation_metrics"])]
+    lines += ["", "## Validation", "", *metric_lines(card["validation_metrics"])]
     for name, metrics in (card.get("extra_evaluations") or {}).items():
-        lines += ["", f"Evaluation set `{name}`:", "", *_metric_lines(metrics)]
+        lines += ["", f"Evaluation set `{name}`:", "", *metric_lines(metrics)]
     lines += [
         "",
         "## Training",

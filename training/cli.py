@@ -102,6 +102,15 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     ngram.add_argument("--label-map", help="sentiment label translation, e.g. Bearish=negative,...")
     ngram.set_defaults(func=cmd_ngram)
 
+    ens = sub.add_parser("ensemble", help="serve several trained model directories as one (mean of probabilities)")
+    ens.add_argument("--out", required=True, type=Path, help="ensemble directory to write (members stay in place)")
+    ens.add_argument("--members", required=True, nargs="+", type=Path, metavar="DIR", help="model directories")
+    ens.add_argument("--name", default=None, help="ensemble name (default: the --out directory's name)")
+    ens.add_argument("--valid", nargs="*", default=[], metavar="FILE", help="validation files (for the card)")
+    ens.add_argument("--valid-events", nargs="*", default=[], metavar="FILE", help="validation event files")
+    ens.add_argument("--label-map", help="sentiment label translation, e.g. Bearish=negative,...")
+    ens.set_defaults(func=cmd_ensemble)
+
     evaluate = sub.add_parser("evaluate", help="score a model on a labelled file")
     evaluate.add_argument("--model", required=True, type=Path, nargs="+", metavar="DIR",
                           help="model directory; several (same labels) are scored as the mean of their probabilities")
@@ -263,6 +272,21 @@ def cmd_ngram(args: argparse.Namespace, settings: Settings) -> int:
         for part in ("network", "ensemble")
     }
     sys.stdout.write(json.dumps({"model_dir": result["model_dir"], **brief}, ensure_ascii=False) + "\n")
+    return 0
+
+
+def cmd_ensemble(args: argparse.Namespace, settings: Settings) -> int:
+    """Write an ensemble directory over the members (scored on the validation files); print a summary."""
+    from training.combine import check_ensemble, ensemble_metrics, write_ensemble
+
+    check_ensemble(args.out, args.members)
+    rows = _rows(args.valid, _label_map(args, settings), None, False) + _rows(args.valid_events, {}, None, True)
+    metrics = ensemble_metrics(args.members, rows) if rows else {}
+    card = write_ensemble(args.out, args.members, args.name, metrics)
+    brief = {head: {k: m[k] for k in ("n", "accuracy", "macro_f1", "micro_f1") if k in m}
+             for head, m in metrics.items() if m.get("n")}
+    summary = {"model_dir": str(args.out), "members": [m["version"] for m in card["members"]], "metrics": brief}
+    sys.stdout.write(json.dumps(summary, ensure_ascii=False) + "\n")
     return 0
 
 

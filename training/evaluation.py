@@ -6,13 +6,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from finsentinel.errors import ConfigError
 from finsentinel.settings import NlpSettings
 from nlp.base import decide_events
-from nlp.engine import InferenceEngine
-from nlp.model import ModelSpec
+from nlp.ensemble import EnsembleEngine, open_engine
 from training.data import is_partial
 from training.metrics import classification_metrics, multilabel_metrics, partial_metrics
 
@@ -31,7 +28,8 @@ def evaluate_model(
     Rows without a label for ``task`` are left out; :class:`ConfigError` when none is left. Rows
     with a partial sentiment label (``neutral|positive``) are scored apart, under ``partial``: the
     share of them whose predicted sentiment is one of the allowed ones. Several model directories
-    (with the same label lists) are scored as one ensemble: the mean of their probabilities.
+    (with the same label lists), or an ensemble directory, are scored as one ensemble: the mean of
+    their probabilities (see :mod:`nlp.ensemble`).
     """
     if task not in FIELDS:
         raise ConfigError(f"expected task sentiment, topic or events, got {task!r}")
@@ -40,17 +38,12 @@ def evaluate_model(
     if not labelled and not partial:
         raise ConfigError(f"no rows carry a '{FIELDS[task]}' label for task {task}")
     nlp = settings or NlpSettings()
-    dirs = [model_dir] if isinstance(model_dir, str | Path) else list(model_dir)
-    engines = [
-        InferenceEngine(d, backend, max_batch=nlp.batch_size, threads=nlp.threads)  # type: ignore[arg-type]
-        for d in dirs
-    ]
-    spec, version = _same_labels(engines), " + ".join(e.version for e in engines)
+    engine = open_engine(model_dir, backend, max_batch=nlp.batch_size, threads=nlp.threads)  # type: ignore[arg-type]
+    spec, version = engine.spec, engine.version
     if task == "events" and not spec.events:
         raise ConfigError(f"model {version} has no risk-event head; train it with --events FILE")
     texts = [str(r["text"]) for r in [*labelled, *partial]]
-    outputs = [e.probabilities(texts) for e in engines]
-    probs = tuple(np.mean([out[head] for out in outputs], axis=0) for head in range(len(outputs[0])))
+    probs = engine.probabilities(texts)
     if task == "events":
         predicted = [decide_events(dict(zip(spec.events, p.tolist(), strict=True))) for p in probs[2]]
         metrics = multilabel_metrics([list(r["events"]) for r in labelled], predicted, spec.events)
@@ -66,21 +59,8 @@ def evaluate_model(
             metrics["unknown_labels"] = unknown  # labels the model cannot predict: always counted wrong
         if partial:
             metrics["partial"] = partial_metrics([str(r["label"]) for r in partial], predicted_labels[len(labelled):])
-    return {"task": task, "model": version, "backend": engines[0].runner_name, **metrics}
-
-
-def _same_labels(engines: Sequence[InferenceEngine]) -> ModelSpec:
-    """The spec of the first model; :class:`ConfigError` when another one has other label lists."""
-    first = engines[0]
-    for other in engines[1:]:
-        for name in ("topics", "sentiments", "events"):
-            if getattr(other.spec, name) != getattr(first.spec, name):
-                raise ConfigError(
-                    f"models {first.version} and {other.version} have different {name} "
-                    f"({list(getattr(first.spec, name))} against {list(getattr(other.spec, name))}); "
-                    "an ensemble averages the probabilities of models with the same label lists"
-                )
-    return first.spec
+    members = {"members": engine.member_versions} if isinstance(engine, EnsembleEngine) else {}
+    return {"task": task, "model": version, "backend": engine.runner_name, **members, **metrics}
 
 
 def format_report(report: Mapping[str, Any]) -> str:
