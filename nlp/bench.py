@@ -158,8 +158,9 @@ def bench_classify(model_dir: str | Path, texts: Sequence[str], config: BenchCon
         latencies = _paced(engine, texts[: config.latency_texts], latency_rate)
     finally:
         engine.close()
+    pairs = list(zip(leaves, best, strict=True))
     bare_seconds = min(
-        sum(_bare(leaf.model_dir, config.backend, config.threads, batches) for leaf, batches in zip(leaves, best, strict=True))
+        sum(_bare(leaf.model_dir, config.backend, config.threads, batches) for leaf, batches in pairs)
         for _ in range(max(1, config.repeat))
     )
     best_batches = best[0]
