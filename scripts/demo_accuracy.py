@@ -1,6 +1,6 @@
 """Sentiment accuracy of a model on the demo feeds, against the labels their generator wrote them with.
 
-Usage: .venv/bin/python scripts/demo_accuracy.py [MODEL_DIR]   (default models/finsentinel-seed)
+Usage: .venv/bin/python scripts/demo_accuracy.py [MODEL_DIR]   (default models/finsentinel-seed; an ensemble directory works too)
 """
 
 from __future__ import annotations
@@ -10,14 +10,14 @@ import sys
 from collections import Counter
 
 from ingest.demo_feeds import build_stories
-from nlp.torch_backend import TorchClassifier
+from nlp.ensemble import open_engine
 
 FULL = {"neg": "negative", "neu": "neutral", "pos": "positive"}
 
 
 def main() -> None:
     stories, _ = build_stories()
-    classifier = TorchClassifier(sys.argv[1] if len(sys.argv) > 1 else "models/finsentinel-seed")
+    classifier = open_engine(sys.argv[1] if len(sys.argv) > 1 else "models/finsentinel-seed")  # a model or an ensemble
     predictions = classifier.classify([f"{s.title}\n{s.body}".strip() for s in stories])
     pairs = [(s.lang, FULL.get(s.sentiment, s.sentiment), p.sentiment) for s, p in zip(stories, predictions, strict=True)]
     result: dict[str, object] = {"n": len(pairs), "accuracy": round(sum(t == p for _, t, p in pairs) / len(pairs), 3)}
