@@ -61,21 +61,36 @@ $(E5)/config.json: | $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[dev,zh]'
 	$(FS) import-e5 --out $(E5)
 
-model-zh: install $(E5)/config.json
+# The Chinese reference model is an ensemble (`finsentinel ensemble`): networks of one recipe that
+# differ only in their seed, each with its char n-gram half and ONNX export, averaged. Each member is
+# its own target, so `make model-zh` after an interruption resumes the member it was training and
+# skips the finished ones.
+ZH_SEEDS ?= 13 29
+ZH_MEMBERS := $(foreach s,$(ZH_SEEDS),models/finsentinel-zh-s$(s))
+
+model-zh: install $(E5)/config.json $(ZH_MEMBERS:%=%/onnx/export.json)
+	@if [ -f models/finsentinel-zh/finsentinel.json ]; then \
+	  echo "moving the single model of an earlier make model-zh to models/finsentinel-zh.single"; \
+	  rm -rf models/finsentinel-zh.single && mv models/finsentinel-zh models/finsentinel-zh.single; fi
+	$(FS) ensemble --out models/finsentinel-zh --members $(ZH_MEMBERS) \
+	  --valid $(DATA)/thucnews_titles/dev.jsonl $(DATA)/finfe/eval.jsonl \
+	  --valid-events $(DATA)/finese/eval.jsonl
+
+models/finsentinel-zh-s%/onnx/export.json: | $(STAMP) $(E5)/config.json
 	@test -d $(DATA)/thucnews_titles || { echo "make model: $(DATA) not found; set DATA=path/to/shared/data"; exit 2; }
-	$(FS) train --lang zh --name finsentinel-zh --base-model $(E5) \
+	$(FS) train --lang zh --name finsentinel-zh-s$* --base-model $(E5) \
 	  --train $(DATA)/thucnews_titles/train.jsonl $(DATA)/finfe/train.jsonl $(DATA)/finnsp/train.jsonl \
 	  --label-map '$(FINNSP_MAP)' \
 	  --valid $(DATA)/thucnews_titles/dev.jsonl $(DATA)/finfe/eval.jsonl \
 	  --events $(DATA)/finese/train.jsonl --valid-events $(DATA)/finese/eval.jsonl \
 	  --epochs 5 --lr 1e-4 --head-lr 3e-3 --warmup-ratio 0.06 --batch-size 32 --max-length 64 --class-weights \
-	  --no-extend-vocab --no-train-embeddings --bf16 --patience 2 --seed 13 \
-	  --checkpoint models/.finsentinel-zh.ckpt --out models/finsentinel-zh
-	$(FS) ngram --model models/finsentinel-zh --weight 0.5 --analysers char \
+	  --no-extend-vocab --no-train-embeddings --bf16 --patience 2 --seed $* \
+	  --checkpoint models/.finsentinel-zh-s$*.ckpt --out models/finsentinel-zh-s$*
+	$(FS) ngram --model models/finsentinel-zh-s$* --weight 0.5 --analysers char \
 	  --train $(DATA)/thucnews_titles/train.jsonl $(DATA)/finfe/train.jsonl \
 	  --valid $(DATA)/thucnews_titles/dev.jsonl $(DATA)/finfe/eval.jsonl \
 	  --events $(DATA)/finese/train.jsonl --valid-events $(DATA)/finese/eval.jsonl
-	$(FS) export --model models/finsentinel-zh --sample $(DATA)/thucnews_titles/dev.jsonl --fp32-layers 6
+	$(FS) export --model models/finsentinel-zh-s$* --sample $(DATA)/thucnews_titles/dev.jsonl --fp32-layers 6
 
 lint: install
 	$(BIN)/ruff check .
