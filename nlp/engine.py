@@ -157,8 +157,7 @@ class InferenceEngine:
     @property
     def version(self) -> str:
         """Model name and short weights hash, e.g. ``finsentinel-en@3f2a9c1b7d0e``."""
-        spec = self._loaded()[0]
-        return f"{spec.name}@{spec.weights_sha256[:12]}"
+        return self._loaded()[0].version
 
     @property
     def topics(self) -> tuple[str, ...]:

@@ -104,11 +104,6 @@ def member_specs(paths: Sequence[Path]) -> list[ModelSpec]:
     return specs
 
 
-def version_of(spec: ModelSpec) -> str:
-    """``name@hash12``: how engines name a model directory (see :attr:`InferenceEngine.version`)."""
-    return f"{spec.name}@{spec.weights_sha256[:12]}"
-
-
 class EnsembleEngine(InferenceEngine):
     """An :class:`InferenceEngine` whose probabilities are the mean of its members' engines.
 
@@ -135,7 +130,7 @@ class EnsembleEngine(InferenceEngine):
                 ensemble = read_ensemble(self.model_dir) if self.from_dir else None
                 paths = ensemble.paths(self.model_dir) if ensemble else self.given
                 specs = member_specs(paths)
-                versions = [version_of(s) for s in specs]
+                versions = [s.version for s in specs]
                 if ensemble and list(ensemble.versions) != versions:
                     changed = [str(p) for p, a, b in zip(paths, ensemble.versions, versions, strict=True) if a != b]
                     raise ModelError(
@@ -161,7 +156,7 @@ class EnsembleEngine(InferenceEngine):
     def version(self) -> str:
         """The ensemble's name and a hash of its members' versions (or the members' versions joined)."""
         spec = self._loaded()[0]
-        return f"{spec.name}@{spec.weights_sha256[:12]}" if self.from_dir else spec.name
+        return spec.version if self.from_dir else spec.name
 
     @property
     def member_versions(self) -> list[str]:

@@ -70,6 +70,11 @@ class ModelSpec:
     format: str = FORMAT_NAME
     format_version: int = FORMAT_VERSION
 
+    @property
+    def version(self) -> str:
+        """``name@hash12``: how a model directory is named in outputs, logs and ensembles."""
+        return f"{self.name}@{self.weights_sha256[:12]}"
+
     def to_json(self) -> str:
         """Pretty JSON for ``finsentinel.json``."""
         data = asdict(self)
@@ -173,7 +178,7 @@ class LoadedModel:
     @property
     def version(self) -> str:
         """Model name plus a short hash of its weights, e.g. ``finsentinel-seed@3f2a9c1b7d0e``."""
-        return f"{self.spec.name}@{self.spec.weights_sha256[:12]}"
+        return self.spec.version
 
 
 def weights_sha256(model_dir: Path) -> str:

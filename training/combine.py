@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from finsentinel.errors import ConfigError
-from nlp.ensemble import ENSEMBLE_FILE, EnsembleSpec, member_specs, open_engine, version_of
+from nlp.ensemble import ENSEMBLE_FILE, EnsembleSpec, member_specs, open_engine
 from nlp.model import CARD_JSON, CARD_MD, SPEC_FILE, ModelSpec
 from training.card import code_version, metric_lines
 from training.metrics import metrics_from_probabilities
@@ -51,7 +51,7 @@ def write_ensemble(
     target, paths = Path(out), [Path(m) for m in members]
     target.mkdir(parents=True, exist_ok=True)
     relative = tuple(os.path.relpath(p.resolve(), target.resolve()) for p in paths)
-    spec = EnsembleSpec(name or target.name, relative, tuple(version_of(s) for s in specs))
+    spec = EnsembleSpec(name or target.name, relative, tuple(s.version for s in specs))
     card = {
         "name": spec.name,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -61,7 +61,7 @@ class TrainResult:
     @property
     def version(self) -> str:
         """Model name plus short weights hash, as recorded on scored items."""
-        return f"{self.spec.name}@{self.spec.weights_sha256[:12]}"
+        return self.spec.version
 
 
 def _seed_everything(seed: int) -> None:
