@@ -49,3 +49,4 @@ def test_frozen_embeddings_stay_put_while_the_encoder_learns_under_bf16(tmp_path
     moved = [name for name, p in after.named_parameters()
              if not torch.equal(p, before.get_parameter(name))]
     assert any(name.startswith("encoder.layer.") for name in moved)
+    assert "pooler.dense.weight" not in moved  # the base's pooler is kept, not left out (and re-initialised)

@@ -109,7 +109,7 @@ def pretrain_mlm(
         random.seed(args.seed)
         torch.manual_seed(args.seed)
         path = resolve_base_model(base_model)
-        tokenizer, _ = load_base(path)
+        tokenizer, encoder = load_base(path)
         hf_logging.set_verbosity_error()  # a base without an MLM head gets a fresh one: expected, not a warning
         model = BertForMaskedLM.from_pretrained(path, use_safetensors=True)
         added = extend_vocab(tokenizer, model, texts, seed=args.seed) if args.extend_vocab else 0
@@ -141,6 +141,8 @@ def pretrain_mlm(
                            f"({time.perf_counter() - started:.0f}s)")
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
+        # BertForMaskedLM has no pooler: keep the base's, or loading the result reports it missing
+        model.bert.pooler = getattr(encoder, "pooler", None)
         model.bert.save_pretrained(out, safe_serialization=True)
         tokenizer.save_pretrained(out)
     except (OSError, RuntimeError, ValueError) as exc:
