@@ -165,6 +165,18 @@ class InferenceEngine:
         return self._loaded()[0].topics
 
     @property
+    def ngram(self) -> Any:
+        """The loaded n-gram half (:class:`nlp.ngram.NgramModel`), or None for a network alone."""
+        self._loaded()
+        return self._ngram
+
+    def share_ngram(self, ngram: Any) -> None:
+        """Use ``ngram``, an identical copy of this model's own n-gram half, in its place (so
+        ensemble members with the same half hold it once)."""
+        self._loaded()
+        self._ngram = ngram
+
+    @property
     def runner_name(self) -> str:
         """The backend that runs the network (``torch``, ``onnx``, ``onnx-int8``)."""
         return self._loaded()[2].name
@@ -173,6 +185,13 @@ class InferenceEngine:
 
     def probabilities(self, texts: Sequence[str]) -> tuple[np.ndarray, ...]:
         """Per-head probabilities in input order: topic and sentiment (softmax), events (sigmoid)."""
+        out = self.network_probabilities(texts)
+        if self._ngram is not None and len(texts):
+            return tuple(average(out, self._ngram.probabilities(list(texts)), self.spec.ngram_weight))
+        return out
+
+    def network_probabilities(self, texts: Sequence[str]) -> tuple[np.ndarray, ...]:
+        """The network's own per-head probabilities (without the n-gram half), in input order."""
         spec, tokenizer, runner = self._loaded()
         n_heads = 3 if spec.events else 2
         widths = (len(spec.topics), len(spec.sentiments), len(spec.events))[:n_heads]
@@ -188,8 +207,6 @@ class InferenceEngine:
                 raise ModelError(f"backend {runner.name} returned {len(logits)} heads, the model has {n_heads}")
             for head in range(n_heads):
                 out[head][batch.positions] = sigmoid(logits[head]) if head == 2 else softmax(logits[head])
-        if self._ngram is not None:
-            out = average(out, self._ngram.probabilities(list(texts)), spec.ngram_weight)
         return tuple(out)
 
     def classify(self, texts: Sequence[str]) -> list[Prediction]:

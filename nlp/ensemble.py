@@ -25,6 +25,7 @@ import numpy as np
 from finsentinel.errors import ModelError
 from nlp.engine import Backend, InferenceEngine
 from nlp.model import ENSEMBLE_FILE, ModelSpec, check_model_dir
+from nlp.ngram import average, ngram_digest
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,8 @@ class EnsembleEngine(InferenceEngine):
 
     Built over an ensemble directory (``model_dir``) or over a list of model directories
     (``members``; then ``model_dir`` is only a label). Batching, ``classify`` and ``submit`` are the
-    base class's; each member tokenises and buckets on its own. Loading checks that the members
+    base class's; each member tokenises and buckets on its own (members with byte-identical n-gram
+    halves share one copy). Loading checks that the members
     have the same label lists and, for a directory, that their weights are still those it was
     written with.
     """
@@ -140,6 +142,7 @@ class EnsembleEngine(InferenceEngine):
                 members = [self._member(p) for p in paths]
                 for member in members:
                     member.load()
+                _share_ngrams(members)
                 combined = hashlib.sha256("\n".join(versions).encode("utf-8")).hexdigest()
                 name = ensemble.name if ensemble else " + ".join(versions)
                 spec = replace(specs[0], name=name, weights_sha256=combined, ngram_weight=0.0)
@@ -165,10 +168,32 @@ class EnsembleEngine(InferenceEngine):
         return [m.version for m in self.members]
 
     def probabilities(self, texts: Sequence[str]) -> tuple[np.ndarray, ...]:
-        """The mean over the members of each head's probabilities, in input order."""
+        """The mean over the members of each head's probabilities, in input order.
+
+        Each member's probabilities are its network's averaged with its n-gram half, as a member
+        alone gives them; an n-gram half that several members share is computed once per call.
+        """
         self._loaded()
-        outputs = [member.probabilities(texts) for member in self.members]
+        outputs, halves = [], {}
+        for member in self.members:
+            out = member.network_probabilities(texts)
+            if member.ngram is not None and len(texts):
+                key = id(member.ngram)
+                if key not in halves:
+                    halves[key] = member.ngram.probabilities(list(texts))
+                out = tuple(average(out, halves[key], member.spec.ngram_weight))
+            outputs.append(out)
         return tuple(np.mean([out[head] for out in outputs], axis=0) for head in range(len(outputs[0])))
+
+
+def _share_ngrams(members: Sequence[InferenceEngine]) -> None:
+    """Give members whose n-gram files are byte-identical one loaded copy (a seed ensemble's
+    members all carry the same half: same files, same fit), so its memory and its per-call work are
+    paid once."""
+    loaded: dict[str, Any] = {}
+    for member in members:
+        if member.ngram is not None:
+            member.share_ngram(loaded.setdefault(ngram_digest(member.model_dir), member.ngram))
 
 
 def open_engine(model_dir: str | Path | Sequence[str | Path], backend: Backend = "torch",

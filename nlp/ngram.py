@@ -17,6 +17,7 @@ the fitted one.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -57,6 +58,14 @@ ANALYSERS: dict[str, list[dict[str, Any]]] = {
 
 
 P = TypeVar("P", np.ndarray, "torch.Tensor")
+
+
+def ngram_digest(model_dir: Path) -> str:
+    """SHA-256 over a directory's n-gram files: equal digests mean the same n-gram half."""
+    digest = hashlib.sha256()
+    for name in (NGRAM_JSON, NGRAM_WEIGHTS):
+        digest.update((model_dir / name).read_bytes())
+    return digest.hexdigest()
 
 
 def average(probs: Sequence[P], ngram: Mapping[str, P], weight: float) -> list[P]:

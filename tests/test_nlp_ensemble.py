@@ -167,3 +167,30 @@ def test_single_model_steps_say_how_to_use_an_ensemble(
     assert "run it on each member listed there" in capsys.readouterr().err
     with pytest.raises(ModelError, match="is an ensemble of model directories"):
         load_model(out)
+
+
+def test_members_with_the_same_ngram_half_share_it_and_compute_it_once(
+    tmp_path: Path, members: tuple[Path, Path], labelled: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nlp.ngram import NgramModel, ngram_digest
+
+    a, b, c = (shutil.copytree(m, tmp_path / name) for m, name in zip((*members, members[0]), "abc", strict=True))
+    rows = tmp_path / "fewer.jsonl"
+    rows.write_text("".join(labelled.read_text(encoding="utf-8").splitlines(keepends=True)[:8]), encoding="utf-8")
+    for model, data in ((a, labelled), (b, labelled), (c, rows)):  # a and b: one half, fitted alike; c: its own
+        assert main(["ngram", "--model", str(model), "--train", str(data), "--label-map", LABEL_MAP,
+                     "--analysers", "char"]) == 0
+    assert ngram_digest(a) == ngram_digest(b) != ngram_digest(c)
+    engine = EnsembleEngine(None, members=[a, b, c]).load()
+    first, second, third = (m.ngram for m in engine.members)
+    assert first is second and third is not first
+
+    calls: list[int] = []
+    own = NgramModel.probabilities
+    monkeypatch.setattr(NgramModel, "probabilities", lambda self, texts: calls.append(1) or own(self, texts))
+    got = engine.probabilities(TEXTS)
+    assert len(calls) == 2  # the shared half once, c's once
+    alone = [InferenceEngine(m).probabilities(TEXTS) for m in (a, b, c)]
+    assert all(np.allclose(g, np.mean(parts, axis=0), atol=1e-6)
+               for g, parts in zip(got, zip(*alone, strict=True), strict=True))
+    assert not np.allclose(got[1], np.mean([x.network_probabilities(TEXTS)[1] for x in engine.members], axis=0))
