@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -9,7 +10,7 @@ from transformers import BertForMaskedLM, BertModel, DataCollatorForLanguageMode
 
 from tests.tiny_model import make_tiny_base_dir
 from training.encoder import load_base
-from training.mlm import MlmArgs, chunk_texts, masked_lm_loss, pretrain_mlm
+from training.mlm import PRETRAIN_CARD, MlmArgs, chunk_texts, masked_lm_loss, pretrain_mlm
 
 
 def test_short_texts_are_packed_and_long_ones_cut(tmp_path: Path) -> None:
@@ -42,8 +43,11 @@ def test_frozen_embeddings_stay_put_while_the_encoder_learns_under_bf16(tmp_path
     base = make_tiny_base_dir(tmp_path / "base")
     texts = ["aurora motors shares plunge after fraud probe", "profit beats estimates", "央行宣布降准"] * 6
     args = MlmArgs(batch_size=4, max_length=16, extend_vocab=False, train_embeddings=False, bf16=True)
-    summary = pretrain_mlm(base, texts, args, tmp_path / "out")
-    assert summary["steps"] >= 2 and summary["added_tokens"] == 0
+    summary = pretrain_mlm(base, texts, args, tmp_path / "out", sources=["corpus.jsonl"])
+    assert summary["steps"] >= 2 and summary["added_tokens"] == 0 and summary["last_loss"] > 0
+    card = json.loads((tmp_path / "out" / PRETRAIN_CARD).read_text(encoding="utf-8"))
+    assert card["sources"] == ["corpus.jsonl"] and card["texts"] == 18 and card["result"] == summary
+    assert card["arguments"]["train_embeddings"] is False and "git_commit" in card["code_version"]
     before, after = (BertModel.from_pretrained(d, use_safetensors=True) for d in (base, tmp_path / "out"))
     assert torch.equal(before.embeddings.word_embeddings.weight, after.embeddings.word_embeddings.weight)
     moved = [name for name, p in after.named_parameters()

@@ -242,7 +242,8 @@ def cmd_pretrain(args: argparse.Namespace, settings: Settings) -> int:
     mlm_args = MlmArgs(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, max_length=args.max_length,
                        extend_vocab=args.extend_vocab, threads=args.threads,
                        train_embeddings=args.train_embeddings, bf16=args.bf16)
-    summary = pretrain_mlm(args.base_model or settings.nlp.base_model, texts, mlm_args, args.out)
+    summary = pretrain_mlm(args.base_model or settings.nlp.base_model, texts, mlm_args, args.out,
+                           sources=[str(f) for f in args.corpus])
     sys.stdout.write(json.dumps(summary) + "\n")
     return 0
 

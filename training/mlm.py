@@ -10,11 +10,12 @@ only), and trains the encoder to predict masked tokens (15%, BERT's 80/10/10 sch
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +25,12 @@ from transformers.utils import logging as hf_logging
 
 from finsentinel.errors import ConfigError, ModelError
 from nlp.vocab import extend_vocab
+from training.card import code_version
 from training.encoder import load_base, resolve_base_model
 
 log = logging.getLogger(__name__)
+
+PRETRAIN_CARD = "pretraining.json"
 
 
 @dataclass(frozen=True)
@@ -97,8 +101,14 @@ def pretrain_mlm(
     args: MlmArgs,
     out_dir: str | Path,
     progress: Callable[[str], None] | None = None,
+    sources: Sequence[str] = (),
 ) -> dict[str, object]:
-    """Continue MLM training on ``texts`` and write a checkpoint directory; return a short summary."""
+    """Continue MLM training on ``texts`` and write a checkpoint directory; return a short summary.
+
+    The directory also gets ``pretraining.json``, its card: the base model, the corpus files
+    (``sources``) and text count, the arguments, the summary (last loss included) and the code
+    version.
+    """
     report = progress or (lambda message: log.info("%s", message))
     if not texts:
         raise ConfigError("pre-training needs at least one text")
@@ -121,7 +131,7 @@ def pretrain_mlm(
         trainable = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=0.01)
         scheduler = get_linear_schedule_with_warmup(optimizer, int(0.06 * steps), steps)
-        started, step = time.perf_counter(), 0
+        started, step, last_loss = time.perf_counter(), 0, float("nan")
         model.train()
         for epoch in range(1, args.epochs + 1):
             order = list(range(len(pieces)))
@@ -136,8 +146,9 @@ def pretrain_mlm(
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
                 step += 1
+                last_loss = float(loss.detach())
                 if step % max(1, steps // 20) == 0 or step == steps:
-                    report(f"pre-training epoch {epoch}/{args.epochs} step {step}/{steps} loss {float(loss.detach()):.3f} "
+                    report(f"pre-training epoch {epoch}/{args.epochs} step {step}/{steps} loss {last_loss:.3f} "
                            f"({time.perf_counter() - started:.0f}s)")
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -145,9 +156,14 @@ def pretrain_mlm(
         model.bert.pooler = getattr(encoder, "pooler", None)
         model.bert.save_pretrained(out, safe_serialization=True)
         tokenizer.save_pretrained(out)
+        summary: dict[str, object] = {
+            "out_dir": str(out), "pieces": len(pieces), "steps": step, "added_tokens": added,
+            "last_loss": round(last_loss, 4), "seconds": round(time.perf_counter() - started, 1)}
+        card = {"base_model": str(base_model), "sources": list(sources), "texts": len(texts),
+                "arguments": asdict(args), "result": summary, "code_version": code_version()}
+        (out / PRETRAIN_CARD).write_text(json.dumps(card, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     except (OSError, RuntimeError, ValueError) as exc:
         raise ModelError(f"continued pre-training from {base_model} failed: {exc}") from exc
     finally:
         torch.set_num_threads(previous)
-    return {"out_dir": str(out), "pieces": len(pieces), "steps": step, "added_tokens": added,
-            "seconds": round(time.perf_counter() - started, 1)}
+    return summary
