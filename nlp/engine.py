@@ -104,7 +104,10 @@ class InferenceEngine:
         threads: int = 0,
         on_batch: Callable[[PaddedBatch], None] | None = None,
         pool: int = 16,
+        ngrams: dict[str, Any] | None = None,
     ) -> None:
+        """``ngrams``: n-gram halves already loaded, by :func:`nlp.ngram.ngram_digest`; engines given
+        the same dict (an ensemble's members) load a byte-identical half once and share it."""
         if backend not in BACKENDS or max_batch < 1 or max_wait_ms < 0 or threads < 0 or pool < 1:
             raise ModelError(
                 f"expected backend one of {BACKENDS}, max_batch >= 1, max_wait_ms >= 0, threads >= 0, "
@@ -117,6 +120,7 @@ class InferenceEngine:
         self.max_length, self.threads, self.on_batch, self.pool = max_length, threads, on_batch, pool
         self._state: tuple[ModelSpec, Any, Runner] | None = None
         self._ngram: Any = None
+        self._ngrams = ngrams
         self._lock = threading.Lock()
         self._queue: queue.Queue[_Request | None] = queue.Queue()
         self._thread: threading.Thread | None = None
@@ -131,9 +135,7 @@ class InferenceEngine:
                 runner = make_runner(self.model_dir, self.backend, self.threads)
                 tokenizer = _fast_tokenizer(self.model_dir, self.max_length or spec.max_length)
                 if spec.ngram_weight > 0:
-                    from nlp.ngram import NgramModel
-
-                    self._ngram = NgramModel.load(self.model_dir)
+                    self._ngram = self._load_ngram()
                     want = {"topic": list(spec.topics), "sentiment": list(spec.sentiments)}
                     if "events" in self._ngram.labels:  # n-gram halves written before it had one have none
                         want["events"] = list(spec.events)
@@ -142,6 +144,16 @@ class InferenceEngine:
                 self._state = (spec, tokenizer, runner)
                 log.info("engine %s ready on %s (max batch %d)", self.version, runner.name, self.max_batch)
         return self
+
+    def _load_ngram(self) -> Any:
+        from nlp.ngram import NgramModel, ngram_digest
+
+        if self._ngrams is None:
+            return NgramModel.load(self.model_dir)
+        digest = ngram_digest(self.model_dir)
+        if digest not in self._ngrams:
+            self._ngrams[digest] = NgramModel.load(self.model_dir)
+        return self._ngrams[digest]
 
     def _loaded(self) -> tuple[ModelSpec, Any, Runner]:
         if self._state is None:
@@ -169,12 +181,6 @@ class InferenceEngine:
         """The loaded n-gram half (:class:`nlp.ngram.NgramModel`), or None for a network alone."""
         self._loaded()
         return self._ngram
-
-    def share_ngram(self, ngram: Any) -> None:
-        """Use ``ngram``, an identical copy of this model's own n-gram half, in its place (so
-        ensemble members with the same half hold it once)."""
-        self._loaded()
-        self._ngram = ngram
 
     @property
     def runner_name(self) -> str:

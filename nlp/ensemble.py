@@ -25,7 +25,7 @@ import numpy as np
 from finsentinel.errors import ModelError
 from nlp.engine import Backend, InferenceEngine
 from nlp.model import ENSEMBLE_FILE, ModelSpec, check_model_dir
-from nlp.ngram import average, ngram_digest
+from nlp.ngram import average
 
 log = logging.getLogger(__name__)
 
@@ -139,10 +139,10 @@ class EnsembleEngine(InferenceEngine):
                         f"members {changed} of ensemble {self.model_dir} have other weights than when it was "
                         f"written (retrained or replaced); check them, then {ENSEMBLE_HINT}"
                     )
-                members = [self._member(p) for p in paths]
+                ngrams: dict[str, Any] = {}  # members with byte-identical n-gram halves share one
+                members = [self._member(p, ngrams) for p in paths]
                 for member in members:
                     member.load()
-                _share_ngrams(members)
                 combined = hashlib.sha256("\n".join(versions).encode("utf-8")).hexdigest()
                 name = ensemble.name if ensemble else " + ".join(versions)
                 spec = replace(specs[0], name=name, weights_sha256=combined, ngram_weight=0.0)
@@ -151,9 +151,9 @@ class EnsembleEngine(InferenceEngine):
                 log.info("ensemble %s ready: %d members on %s", name, len(members), members[0].runner_name)
         return self
 
-    def _member(self, path: Path) -> InferenceEngine:
+    def _member(self, path: Path, ngrams: dict[str, Any]) -> InferenceEngine:
         return InferenceEngine(path, self.backend, self.max_batch, 0.0, self.max_length, self.threads,
-                               on_batch=self.on_batch, pool=self.pool)
+                               on_batch=self.on_batch, pool=self.pool, ngrams=ngrams)
 
     @property
     def version(self) -> str:
@@ -184,16 +184,6 @@ class EnsembleEngine(InferenceEngine):
                 out = tuple(average(out, halves[key], member.spec.ngram_weight))
             outputs.append(out)
         return tuple(np.mean([out[head] for out in outputs], axis=0) for head in range(len(outputs[0])))
-
-
-def _share_ngrams(members: Sequence[InferenceEngine]) -> None:
-    """Give members whose n-gram files are byte-identical one loaded copy (a seed ensemble's
-    members all carry the same half: same files, same fit), so its memory and its per-call work are
-    paid once."""
-    loaded: dict[str, Any] = {}
-    for member in members:
-        if member.ngram is not None:
-            member.share_ngram(loaded.setdefault(ngram_digest(member.model_dir), member.ngram))
 
 
 def open_engine(model_dir: str | Path | Sequence[str | Path], backend: Backend = "torch",
