@@ -87,7 +87,8 @@ ZH_OTHER_KIND := finsentinel.json
 endif
 
 model-zh: install $(E5FIN)/config.json
-	@if [ -f models/finsentinel-zh/$(ZH_OTHER_KIND) ]; then \
+	@if [ -f models/finsentinel-zh/$(ZH_OTHER_KIND) ] || { [ -f models/finsentinel-zh/finsentinel.json ] \
+	    && ! grep -q '"base_model": "$(E5FIN)"' models/finsentinel-zh/finsentinel.json; }; then \
 	  echo "moving the models/finsentinel-zh of an earlier make model-zh to models/finsentinel-zh.previous"; \
 	  rm -rf models/finsentinel-zh.previous && mv models/finsentinel-zh models/finsentinel-zh.previous; fi
 	$(MAKE) $(ZH_MEMBERS:%=%/onnx/export.json)
