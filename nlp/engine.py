@@ -189,12 +189,22 @@ class InferenceEngine:
 
     # -- direct path -------------------------------------------------------------------------------
 
-    def probabilities(self, texts: Sequence[str]) -> tuple[np.ndarray, ...]:
-        """Per-head probabilities in input order: topic and sentiment (softmax), events (sigmoid)."""
+    def probabilities(
+        self, texts: Sequence[str], ngram_cache: dict[int, Any] | None = None
+    ) -> tuple[np.ndarray, ...]:
+        """Per-head probabilities in input order: topic and sentiment (softmax), events (sigmoid).
+
+        ``ngram_cache``: n-gram probabilities of these ``texts`` by loaded half; engines sharing a
+        half (an ensemble's members, one call) compute it once.
+        """
         out = self.network_probabilities(texts)
-        if self._ngram is not None and len(texts):
-            return tuple(average(out, self._ngram.probabilities(list(texts)), self.spec.ngram_weight))
-        return out
+        if self._ngram is None or not len(texts):
+            return out
+        key = id(self._ngram)
+        cache = {} if ngram_cache is None else ngram_cache
+        if key not in cache:
+            cache[key] = self._ngram.probabilities(list(texts))
+        return tuple(average(out, cache[key], self.spec.ngram_weight))
 
     def network_probabilities(self, texts: Sequence[str]) -> tuple[np.ndarray, ...]:
         """The network's own per-head probabilities (without the n-gram half), in input order."""

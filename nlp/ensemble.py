@@ -25,7 +25,6 @@ import numpy as np
 from finsentinel.errors import ModelError
 from nlp.engine import Backend, InferenceEngine
 from nlp.model import ENSEMBLE_FILE, ModelSpec, check_model_dir
-from nlp.ngram import average
 
 log = logging.getLogger(__name__)
 
@@ -167,22 +166,17 @@ class EnsembleEngine(InferenceEngine):
         self._loaded()
         return [m.version for m in self.members]
 
-    def probabilities(self, texts: Sequence[str]) -> tuple[np.ndarray, ...]:
+    def probabilities(
+        self, texts: Sequence[str], ngram_cache: dict[int, Any] | None = None
+    ) -> tuple[np.ndarray, ...]:
         """The mean over the members of each head's probabilities, in input order.
 
         Each member's probabilities are its network's averaged with its n-gram half, as a member
         alone gives them; an n-gram half that several members share is computed once per call.
         """
         self._loaded()
-        outputs, halves = [], {}
-        for member in self.members:
-            out = member.network_probabilities(texts)
-            if member.ngram is not None and len(texts):
-                key = id(member.ngram)
-                if key not in halves:
-                    halves[key] = member.ngram.probabilities(list(texts))
-                out = tuple(average(out, halves[key], member.spec.ngram_weight))
-            outputs.append(out)
+        cache = {} if ngram_cache is None else ngram_cache
+        outputs = [member.probabilities(texts, cache) for member in self.members]
         return tuple(np.mean([out[head] for out in outputs], axis=0) for head in range(len(outputs[0])))
 
 
