@@ -5,12 +5,24 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
+from safetensors.torch import save_file
 from transformers import BertForMaskedLM, BertModel, DataCollatorForLanguageModeling
 
+from finsentinel.errors import ModelError
 from tests.tiny_model import make_tiny_base_dir
 from training.encoder import load_base
-from training.mlm import PRETRAIN_CARD, MlmArgs, chunk_texts, masked_lm_loss, pretrain_mlm
+from training.mlm import (
+    MLM_HEAD,
+    PRETRAIN_CARD,
+    MlmArgs,
+    chunk_texts,
+    load_mlm_head,
+    masked_lm_loss,
+    pretrain_mlm,
+    save_mlm_head,
+)
 
 
 def test_short_texts_are_packed_and_long_ones_cut(tmp_path: Path) -> None:
@@ -54,3 +66,30 @@ def test_frozen_embeddings_stay_put_while_the_encoder_learns_under_bf16(tmp_path
              if not torch.equal(p, before.get_parameter(name))]
     assert any(name.startswith("encoder.layer.") for name in moved)
     assert "pooler.dense.weight" not in moved  # the base's pooler is kept, not left out (and re-initialised)
+
+
+def test_a_second_pass_continues_the_mlm_head_of_the_first(tmp_path: Path) -> None:
+    base = make_tiny_base_dir(tmp_path / "base")
+    texts = ["aurora motors shares plunge after fraud probe", "profit beats estimates"] * 6
+    args = MlmArgs(batch_size=4, max_length=16, extend_vocab=False)
+    assert pretrain_mlm(base, texts, args, tmp_path / "one")["continued_head"] is False
+    first = BertForMaskedLM.from_pretrained(tmp_path / "one", use_safetensors=True)
+    fresh = {k: v.clone() for k, v in first.cls.state_dict().items()}  # what loading alone gives: a new head
+    assert load_mlm_head(first, tmp_path / "one")
+    learned = first.cls.state_dict()
+    assert not torch.equal(learned["predictions.transform.dense.weight"], fresh["predictions.transform.dense.weight"])
+    assert torch.equal(learned["predictions.decoder.bias"], learned["predictions.bias"])  # the tie holds
+    assert pretrain_mlm(tmp_path / "one", texts, args, tmp_path / "two")["continued_head"] is True
+
+    save_mlm_head(first, tmp_path / "one")
+    again = BertForMaskedLM.from_pretrained(tmp_path / "one", use_safetensors=True)
+    assert load_mlm_head(again, tmp_path / "one")
+    assert all(torch.equal(v, again.cls.state_dict()[k]) for k, v in learned.items())
+
+
+def test_a_foreign_mlm_head_file_is_refused_with_the_fix(tmp_path: Path) -> None:
+    base = make_tiny_base_dir(tmp_path / "base")
+    save_file({"dense.weight": torch.zeros(2, 2)}, str(base / MLM_HEAD))
+    model = BertForMaskedLM.from_pretrained(base, use_safetensors=True)
+    with pytest.raises(ModelError, match="delete the file"):
+        load_mlm_head(model, base)

@@ -5,7 +5,9 @@ its WordPiece vocabulary with the corpus's unknown characters (:mod:`nlp.vocab`:
 encoder learns Chinese characters here, from plenty of text, instead of from the labelled rows
 only), and trains the encoder to predict masked tokens (15%, BERT's 80/10/10 scheme via
 ``DataCollatorForLanguageModeling``). The result is a plain Hugging Face checkpoint directory
-(safetensors + tokenizer) to pass as ``--base-model`` to ``finsentinel train``.
+(safetensors + tokenizer) to pass as ``--base-model`` to ``finsentinel train``. Beside it the
+MLM head's own weights (``mlm_head.safetensors``): pre-training that directory again continues the
+head it learned instead of starting a fresh one, so passes add up to one longer run.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file, save_file
 from transformers import BertForMaskedLM, DataCollatorForLanguageModeling, get_linear_schedule_with_warmup
 from transformers.utils import logging as hf_logging
 
@@ -31,6 +34,10 @@ from training.encoder import load_base, resolve_base_model
 log = logging.getLogger(__name__)
 
 PRETRAIN_CARD = "pretraining.json"
+MLM_HEAD = "mlm_head.safetensors"
+# The decoder's weight is the word-embedding matrix (tied) and its bias is ``predictions.bias``:
+# both are stored once, elsewhere, and come back through the tie.
+_TIED = frozenset({"predictions.decoder.weight", "predictions.decoder.bias"})
 
 
 @dataclass(frozen=True)
@@ -95,6 +102,25 @@ def masked_lm_loss(model: BertForMaskedLM, batch: dict[str, torch.Tensor]) -> to
     return torch.nn.functional.cross_entropy(logits, labels[selected])
 
 
+def save_mlm_head(model: BertForMaskedLM, out: Path) -> None:
+    """Write the MLM head's untied weights (transform and output bias) to ``out/mlm_head.safetensors``."""
+    state = {k: v.detach().contiguous().cpu() for k, v in model.cls.state_dict().items() if k not in _TIED}
+    save_file(state, str(out / MLM_HEAD))
+
+
+def load_mlm_head(model: BertForMaskedLM, path: Path) -> bool:
+    """Load the head a previous pre-training left in ``path``; False when there is none (a fresh head)."""
+    file = path / MLM_HEAD
+    if not file.is_file():
+        return False
+    state = load_file(str(file))
+    missing, unexpected = model.cls.load_state_dict(state, strict=False)
+    if unexpected or set(missing) - _TIED:
+        raise ModelError(f"{file}: expected the MLM head of a BERT model, got keys {sorted(state)}; "
+                         "delete the file to pre-train with a fresh head")
+    return True
+
+
 def pretrain_mlm(
     base_model: str | Path,
     texts: Sequence[str],
@@ -122,6 +148,8 @@ def pretrain_mlm(
         tokenizer, encoder = load_base(path)
         hf_logging.set_verbosity_error()  # a base without an MLM head gets a fresh one: expected, not a warning
         model = BertForMaskedLM.from_pretrained(path, use_safetensors=True)
+        continued = load_mlm_head(model, path)
+        report(f"pre-training with {'the MLM head saved in ' + str(path) if continued else 'a fresh MLM head'}")
         added = extend_vocab(tokenizer, model, texts, seed=args.seed) if args.extend_vocab else 0
         report(f"pre-training: added {added} characters of the corpus to the vocabulary")
         pieces = chunk_texts(texts, tokenizer, args.max_length)
@@ -156,8 +184,10 @@ def pretrain_mlm(
         model.bert.pooler = getattr(encoder, "pooler", None)
         model.bert.save_pretrained(out, safe_serialization=True)
         tokenizer.save_pretrained(out)
+        save_mlm_head(model, out)
         summary: dict[str, object] = {
             "out_dir": str(out), "pieces": len(pieces), "steps": step, "added_tokens": added,
+            "continued_head": continued,
             "last_loss": round(last_loss, 4), "seconds": round(time.perf_counter() - started, 1)}
         card = {"base_model": str(base_model), "sources": list(sources), "texts": len(texts),
                 "arguments": asdict(args), "result": summary, "code_version": code_version()}
