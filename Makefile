@@ -71,7 +71,8 @@ $(E5FIN)/config.json: | $(STAMP) $(E5)/config.json
 	$(FS) pretrain --base-model $(E5) --out $(E5FIN) \
 	  --corpus $(DATA)/fin_news_corpus_zh/corpus.jsonl $(DATA)/thucnews_titles/train.jsonl \
 	    $(DATA)/finfe/train.jsonl $(DATA)/finnsp/train.jsonl \
-	  --no-extend-vocab --no-train-embeddings --bf16 --max-length 128 --epochs 1 --lr 1e-4 --batch-size 32
+	  --no-extend-vocab --no-train-embeddings --bf16 --max-length 128 --epochs 1 --lr 1e-4 --batch-size 32 \
+	  --checkpoint models/.e5-fin-mlm.ckpt
 
 # One network per seed in ZH_SEEDS (default one: `models/finsentinel-zh` is that model); with several
 # seeds, `models/finsentinel-zh` is their ensemble (`finsentinel ensemble`: mean of probabilities),

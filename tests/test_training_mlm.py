@@ -93,3 +93,38 @@ def test_a_foreign_mlm_head_file_is_refused_with_the_fix(tmp_path: Path) -> None
     model = BertForMaskedLM.from_pretrained(base, use_safetensors=True)
     with pytest.raises(ModelError, match="delete the file"):
         load_mlm_head(model, base)
+
+
+class Crash(Exception):
+    pass
+
+
+@pytest.mark.parametrize("crash_at", [7, 9])  # 6 steps an epoch: at the boundary, mid-epoch 2
+def test_a_crashed_pre_training_resumes_to_the_same_weights(tmp_path: Path, crash_at: int) -> None:
+    base = make_tiny_base_dir(tmp_path / "base")
+    texts = [f"{w} shares plunge after fraud probe {i}" for i, w in enumerate(["aurora", "profit", "央行"] * 4)]
+    args = MlmArgs(epochs=2, batch_size=2, max_length=16, extend_vocab=False, seed=3)
+    straight = pretrain_mlm(base, texts, args, tmp_path / "straight")
+
+    def crash(message: str) -> None:
+        if f" step {crash_at}/" in message:
+            raise Crash
+
+    ckpt = tmp_path / "ckpt"
+    with pytest.raises(Crash):
+        pretrain_mlm(base, texts, args, tmp_path / "out", crash, checkpoint_dir=ckpt)
+    assert (ckpt / "checkpoint.json").is_file() and not (tmp_path / "out").exists()
+    messages: list[str] = []
+    resumed = pretrain_mlm(base, texts, args, tmp_path / "out", messages.append, checkpoint_dir=ckpt)
+    assert any(m.startswith(f"resumed from {ckpt}") for m in messages) and not ckpt.exists()
+    assert resumed["steps"] == straight["steps"] and resumed["last_loss"] == straight["last_loss"]
+    one, two = (BertForMaskedLM.from_pretrained(d, use_safetensors=True) for d in (tmp_path / "straight", tmp_path / "out"))
+    assert load_mlm_head(one, tmp_path / "straight") and load_mlm_head(two, tmp_path / "out")
+    assert all(torch.equal(p, two.get_parameter(name)) for name, p in one.named_parameters())
+
+    other = MlmArgs(epochs=2, batch_size=2, max_length=16, extend_vocab=False, seed=4)
+    with pytest.raises(Crash):
+        pretrain_mlm(base, texts, args, tmp_path / "again", crash, checkpoint_dir=ckpt)
+    messages.clear()
+    pretrain_mlm(base, texts, other, tmp_path / "again", messages.append, checkpoint_dir=ckpt)
+    assert not any(m.startswith("resumed") for m in messages)  # other arguments: started afresh

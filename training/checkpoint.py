@@ -14,12 +14,14 @@ import json
 import logging
 import os
 import shutil
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, load_model, save_file, save_model
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +74,7 @@ def save_checkpoint(
     tmp = directory.with_name(directory.name + ".writing")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    save_file(_tensors(model.state_dict()), str(tmp / MODEL))
+    save_model(model, str(tmp / MODEL))  # tied weights (an MLM decoder) stored once
     if best is not None:
         save_file(_tensors(best), str(tmp / BEST))
     tensors, groups = _optimizer_tensors(optimizer)
@@ -111,7 +113,7 @@ def load_checkpoint(
     if meta.get("fingerprint") != fingerprint:
         log.warning("checkpoint in %s is for other data or arguments; starting afresh", directory)
         return None
-    model.load_state_dict(load_file(str(directory / MODEL)))
+    load_model(model, str(directory / MODEL))
     tensors = load_file(str(directory / OPTIMIZER))
     slots: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in tensors.items():
@@ -157,6 +159,25 @@ class Checkpointer:
     ) -> tuple[LoopState, dict[str, torch.Tensor] | None] | None:
         """The saved state (model and optimizer restored in place), or None to start afresh."""
         return load_checkpoint(self.directory, self.fingerprint, model, optimizer)
+
+    def resume(
+        self,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.LRScheduler,
+        report: Callable[[str], None],
+    ) -> tuple[LoopState, dict[str, torch.Tensor] | None]:
+        """Where to start: a matching checkpoint's state, its learning-rate schedule replayed, or afresh."""
+        restored = self.restore(model, optimizer)
+        if restored is None:
+            return LoopState(), None
+        state, best = restored
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "scheduler.step() before optimizer.step()": replaying, not training
+            for _ in range(state.steps):
+                scheduler.step()
+        report(f"resumed from {self.directory}: epoch {state.epoch}, {state.steps} steps done")
+        return state, best
 
     def remove(self) -> None:
         """Delete the checkpoint (after the model is safely written)."""

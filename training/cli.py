@@ -77,6 +77,8 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     pretrain.add_argument("--batch-size", type=int, default=32)
     pretrain.add_argument("--max-length", type=int, default=128)
     pretrain.add_argument("--threads", type=int, default=0)
+    pretrain.add_argument("--checkpoint", type=Path, default=None, metavar="DIR",
+                          help="save the state here every quarter epoch; rerunning resumes it")
     pretrain.add_argument("--limit", type=int, default=None, help="at most this many texts per file")
     pretrain.add_argument("--extend-vocab", action=argparse.BooleanOptionalAction, default=True,
                           help="add the corpus's unknown characters to the vocabulary first")
@@ -243,7 +245,7 @@ def cmd_pretrain(args: argparse.Namespace, settings: Settings) -> int:
                        extend_vocab=args.extend_vocab, threads=args.threads,
                        train_embeddings=args.train_embeddings, bf16=args.bf16)
     summary = pretrain_mlm(args.base_model or settings.nlp.base_model, texts, mlm_args, args.out,
-                           sources=[str(f) for f in args.corpus])
+                           sources=[str(f) for f in args.corpus], checkpoint_dir=args.checkpoint)
     sys.stdout.write(json.dumps(summary) + "\n")
     return 0
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import time
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -325,19 +324,6 @@ def _validate_epoch(
     return best
 
 
-def _resume(run: _Run, checkpoint: Checkpointer) -> tuple[LoopState, dict[str, torch.Tensor] | None]:
-    restored = checkpoint.restore(run.model, run.optimizer)
-    if restored is None:
-        return LoopState(), None
-    state, best = restored
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "scheduler.step() before optimizer.step()": replaying, not training
-        for _ in range(state.steps):
-            run.scheduler.step()
-    run.report(f"resumed from {checkpoint.directory}: epoch {state.epoch}, {state.steps} steps done")
-    return state, best
-
-
 def train_loop(
     model: MultiTaskModel,
     tokenizer: Any,
@@ -354,7 +340,8 @@ def train_loop(
     matching checkpoint found at the start is resumed (the result equals an uninterrupted run's).
     """
     run = _setup(model, tokenizer, data, args, report, on_step)
-    state, best = _resume(run, checkpoint) if checkpoint is not None else (LoopState(), None)
+    state, best = (checkpoint.resume(model, run.optimizer, run.scheduler, run.report)
+                   if checkpoint is not None else (LoopState(), None))
     generator = torch.Generator().manual_seed(args.seed)
     if state.epoch_generator is not None:
         generator.set_state(state.epoch_generator)

@@ -12,6 +12,7 @@ head it learned instead of starting a fresh one, so passes add up to one longer 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import random
@@ -29,7 +30,8 @@ from transformers.utils import logging as hf_logging
 from finsentinel.errors import ConfigError, ModelError
 from nlp.vocab import extend_vocab
 from training.card import code_version
-from training.encoder import load_base, resolve_base_model
+from training.checkpoint import Checkpointer, LoopState
+from training.encoder import base_fingerprint, load_base, resolve_base_model
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +123,75 @@ def load_mlm_head(model: BertForMaskedLM, path: Path) -> bool:
     return True
 
 
+def _fingerprint(texts: Sequence[str], args: MlmArgs, base: Path) -> str:
+    """Identifies what a checkpoint was made from: the texts, the arguments (not threads), the base."""
+    digest = hashlib.sha256(json.dumps({**asdict(args), "threads": 0}, sort_keys=True).encode())
+    digest.update(base_fingerprint(base).encode())
+    for text in texts:
+        digest.update(text.encode("utf-8") + b"\0")
+    return digest.hexdigest()
+
+
+def _step(
+    model: BertForMaskedLM,
+    batch: dict[str, torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    bf16: bool,
+) -> float:
+    """One optimiser step on ``batch``; returns its loss."""
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        loss = masked_lm_loss(model, batch)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]], 1.0)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return float(loss.detach())
+
+
+def _train(
+    model: BertForMaskedLM,
+    tokenizer: Any,
+    pieces: list[list[int]],
+    args: MlmArgs,
+    report: Callable[[str], None],
+    checkpoint: Checkpointer | None,
+) -> tuple[int, float]:
+    """The masked-LM loop; returns (steps done, last loss). Saves ``checkpoint`` every quarter epoch."""
+    collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=args.mask_probability)
+    per_epoch = (len(pieces) + args.batch_size - 1) // args.batch_size
+    steps, quarter = per_epoch * args.epochs, max(1, per_epoch // 4)
+    model.bert.get_input_embeddings().weight.requires_grad_(args.train_embeddings)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=0.01)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(0.06 * steps), steps)
+    state = checkpoint.resume(model, optimizer, scheduler, report)[0] if checkpoint else LoopState()
+    shuffles = random.Random(args.seed)  # noqa: S311 (batch order, not secrets): recreated in turn on resume
+    started, last_loss = time.perf_counter(), float("nan")
+    model.train()
+    for epoch in range(1, args.epochs + 1):
+        order = list(range(len(pieces)))
+        shuffles.shuffle(order)
+        if epoch < state.epoch:
+            continue  # finished before the checkpoint
+        for batch_no in range(state.batch_no, per_epoch):
+            chosen = order[batch_no * args.batch_size : (batch_no + 1) * args.batch_size]
+            last_loss = _step(model, collator([{"input_ids": pieces[i]} for i in chosen]), optimizer, scheduler,
+                              args.bf16)
+            state.steps, state.batch_no = state.steps + 1, batch_no + 1
+            if state.steps % max(1, steps // 20) == 0 or state.steps == steps:
+                report(f"pre-training epoch {epoch}/{args.epochs} step {state.steps}/{steps} loss {last_loss:.3f} "
+                       f"({time.perf_counter() - started:.0f}s)")
+            if checkpoint and state.batch_no % quarter == 0 and state.batch_no < per_epoch:
+                checkpoint.save(model, optimizer, state, None)
+        state.history.append({"epoch": epoch, "last_loss": round(last_loss, 4)})
+        state.epoch, state.batch_no = epoch + 1, 0
+        if checkpoint:
+            checkpoint.save(model, optimizer, state, None)
+    return state.steps, float(state.history[-1]["last_loss"])
+
+
 def pretrain_mlm(
     base_model: str | Path,
     texts: Sequence[str],
@@ -128,12 +199,14 @@ def pretrain_mlm(
     out_dir: str | Path,
     progress: Callable[[str], None] | None = None,
     sources: Sequence[str] = (),
+    checkpoint_dir: str | Path | None = None,
 ) -> dict[str, object]:
     """Continue MLM training on ``texts`` and write a checkpoint directory; return a short summary.
 
     The directory also gets ``pretraining.json``, its card: the base model, the corpus files
     (``sources``) and text count, the arguments, the summary (last loss included) and the code
-    version.
+    version. With ``checkpoint_dir`` the run's state is saved there every quarter epoch, the same
+    pre-training (texts, arguments, base) started again resumes it, and it is deleted at the end.
     """
     report = progress or (lambda message: log.info("%s", message))
     if not texts:
@@ -152,32 +225,10 @@ def pretrain_mlm(
         report(f"pre-training with {'the MLM head saved in ' + str(path) if continued else 'a fresh MLM head'}")
         added = extend_vocab(tokenizer, model, texts, seed=args.seed) if args.extend_vocab else 0
         report(f"pre-training: added {added} characters of the corpus to the vocabulary")
-        pieces = chunk_texts(texts, tokenizer, args.max_length)
-        collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=args.mask_probability)
-        steps = ((len(pieces) + args.batch_size - 1) // args.batch_size) * args.epochs
-        model.bert.get_input_embeddings().weight.requires_grad_(args.train_embeddings)
-        trainable = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=0.01)
-        scheduler = get_linear_schedule_with_warmup(optimizer, int(0.06 * steps), steps)
-        started, step, last_loss = time.perf_counter(), 0, float("nan")
-        model.train()
-        for epoch in range(1, args.epochs + 1):
-            order = list(range(len(pieces)))
-            random.shuffle(order)
-            for start in range(0, len(order), args.batch_size):
-                batch = collator([{"input_ids": pieces[i]} for i in order[start : start + args.batch_size]])
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
-                    loss = masked_lm_loss(model, batch)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                step += 1
-                last_loss = float(loss.detach())
-                if step % max(1, steps // 20) == 0 or step == steps:
-                    report(f"pre-training epoch {epoch}/{args.epochs} step {step}/{steps} loss {last_loss:.3f} "
-                           f"({time.perf_counter() - started:.0f}s)")
+        checkpoint = (Checkpointer(Path(checkpoint_dir), _fingerprint(texts, args, path))
+                      if checkpoint_dir is not None else None)
+        pieces, started = chunk_texts(texts, tokenizer, args.max_length), time.perf_counter()
+        steps, last_loss = _train(model, tokenizer, pieces, args, report, checkpoint)
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         # BertForMaskedLM has no pooler: keep the base's, or loading the result reports it missing
@@ -186,12 +237,14 @@ def pretrain_mlm(
         tokenizer.save_pretrained(out)
         save_mlm_head(model, out)
         summary: dict[str, object] = {
-            "out_dir": str(out), "pieces": len(pieces), "steps": step, "added_tokens": added,
-            "continued_head": continued,
-            "last_loss": round(last_loss, 4), "seconds": round(time.perf_counter() - started, 1)}
+            "out_dir": str(out), "pieces": len(pieces), "steps": steps,
+            "added_tokens": added, "continued_head": continued, "last_loss": last_loss,
+            "seconds": round(time.perf_counter() - started, 1)}
         card = {"base_model": str(base_model), "sources": list(sources), "texts": len(texts),
                 "arguments": asdict(args), "result": summary, "code_version": code_version()}
         (out / PRETRAIN_CARD).write_text(json.dumps(card, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        if checkpoint is not None:
+            checkpoint.remove()
     except (OSError, RuntimeError, ValueError) as exc:
         raise ModelError(f"continued pre-training from {base_model} failed: {exc}") from exc
     finally:
