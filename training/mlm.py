@@ -7,7 +7,7 @@ only), and trains the encoder to predict masked tokens (15%, BERT's 80/10/10 sch
 ``DataCollatorForLanguageModeling``). The result is a plain Hugging Face checkpoint directory
 (safetensors + tokenizer) to pass as ``--base-model`` to ``finsentinel train``. Beside it the
 MLM head's own weights (``mlm_head.safetensors``): pre-training that directory again continues the
-head it learned instead of starting a fresh one, so passes add up to one longer run.
+head it learned instead of starting a fresh one (the learning-rate schedule starts again).
 """
 
 from __future__ import annotations
