@@ -10,18 +10,21 @@ Written to a temporary directory and renamed, so a crash while saving keeps the 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import shutil
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import load_file, load_model, save_file, save_model
+
+from training.encoder import base_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +138,16 @@ def load_checkpoint(
         epoch_generator=rng.get("epoch_generator"),
     )
     return state, best
+
+
+def run_fingerprint(data_sha256: str, arguments: Mapping[str, Any], base_path: Path) -> str:
+    """Identifies what a run's checkpoint was made from: its data, its arguments except ``threads``
+    (a resumed run may use another count), and the base model."""
+    settings = {k: v for k, v in arguments.items() if k != "threads"}
+    digest = hashlib.sha256()
+    for part in (data_sha256, json.dumps(settings, sort_keys=True), base_fingerprint(base_path)):
+        digest.update(part.encode())
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ head it learned instead of starting a fresh one (the learning-rate schedule star
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import random
@@ -29,9 +28,9 @@ from transformers.utils import logging as hf_logging
 
 from finsentinel.errors import ConfigError, ModelError
 from nlp.vocab import extend_vocab
-from training.card import code_version
-from training.checkpoint import Checkpointer, LoopState
-from training.encoder import base_fingerprint, load_base, resolve_base_model
+from training.card import code_version, rows_sha256
+from training.checkpoint import Checkpointer, LoopState, run_fingerprint
+from training.encoder import load_base, resolve_base_model
 
 log = logging.getLogger(__name__)
 
@@ -121,15 +120,6 @@ def load_mlm_head(model: BertForMaskedLM, path: Path) -> bool:
         raise ModelError(f"{file}: expected the MLM head of a BERT model, got keys {sorted(state)}; "
                          "delete the file to pre-train with a fresh head")
     return True
-
-
-def _fingerprint(texts: Sequence[str], args: MlmArgs, base: Path) -> str:
-    """Identifies what a checkpoint was made from: the texts, the arguments (not threads), the base."""
-    digest = hashlib.sha256(json.dumps({**asdict(args), "threads": 0}, sort_keys=True).encode())
-    digest.update(base_fingerprint(base).encode())
-    for text in texts:
-        digest.update(text.encode("utf-8") + b"\0")
-    return digest.hexdigest()
 
 
 def _step(
@@ -225,7 +215,8 @@ def pretrain_mlm(
         report(f"pre-training with {'the MLM head saved in ' + str(path) if continued else 'a fresh MLM head'}")
         added = extend_vocab(tokenizer, model, texts, seed=args.seed) if args.extend_vocab else 0
         report(f"pre-training: added {added} characters of the corpus to the vocabulary")
-        checkpoint = (Checkpointer(Path(checkpoint_dir), _fingerprint(texts, args, path))
+        texts_sha256 = rows_sha256([{"text": t} for t in texts])
+        checkpoint = (Checkpointer(Path(checkpoint_dir), run_fingerprint(texts_sha256, asdict(args), path))
                       if checkpoint_dir is not None else None)
         pieces, started = chunk_texts(texts, tokenizer, args.max_length), time.perf_counter()
         steps, last_loss = _train(model, tokenizer, pieces, args, report, checkpoint)

@@ -9,8 +9,6 @@ renamed into place, so a crash never leaves a half-written model directory.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import random
@@ -31,7 +29,7 @@ from nlp.torch_backend import predict_proba
 from nlp.vocab import extend_vocab
 from training.args import TrainingArgs
 from training.card import build_card, describe_rows, rows_sha256
-from training.checkpoint import Checkpointer
+from training.checkpoint import Checkpointer, run_fingerprint
 from training.encoder import base_fingerprint, load_base, resolve_base_model
 from training.loop import Encoded, LoopResult, Progress, StepHook, encode_rows, row_events, train_loop
 from training.metrics import evaluate, metrics_from_probabilities, metrics_line
@@ -203,7 +201,7 @@ def train_multitask(
     report = _reporter(progress)
     base_path = resolve_base_model(base_model)
     checkpoint = (
-        Checkpointer(Path(checkpoint_dir), _fingerprint(rows_train, args, base_path))
+        Checkpointer(Path(checkpoint_dir), run_fingerprint(rows_sha256(rows_train), args.to_dict(), base_path))
         if checkpoint_dir is not None
         else None
     )
@@ -271,15 +269,6 @@ def train_multitask(
         best_epoch=fitted.loop.best_epoch,
         history=fitted.loop.history,
     )
-
-
-def _fingerprint(rows_train: Sequence[Mapping[str, Any]], args: TrainingArgs, base_path: Path) -> str:
-    """Identifies what a checkpoint was made from: training rows, arguments (not threads), base model."""
-    settings = {k: v for k, v in args.to_dict().items() if k != "threads"}
-    digest = hashlib.sha256()
-    for part in (rows_sha256(rows_train), json.dumps(settings, sort_keys=True), base_fingerprint(base_path)):
-        digest.update(part.encode())
-    return digest.hexdigest()
 
 
 def _fit_ngram(
