@@ -3,6 +3,7 @@ and metrics that agree with scikit-learn's definitions."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from finsentinel.errors import ConfigError
 from tests.tiny_model import TINY_TOPICS, make_tiny_base_dir, tiny_rows
 from training import loop as loop_module
 from training.args import TrainingArgs
+from training.encoder import load_base
 from training.loop import (
     IGNORE,
     class_weights,
@@ -153,11 +155,13 @@ class Crash(Exception):
     pass
 
 
-@pytest.mark.parametrize("crash_at", [2, 5])  # mid-epoch, and just after an epoch boundary
-def test_a_crashed_run_resumes_to_the_same_weights(base: Path, tmp_path: Path, crash_at: int) -> None:
-    args = TrainingArgs(epochs=2, batch_size=2, lr=1e-3, max_length=24, warmup_ratio=0.25, seed=5, patience=0)
-    rows = tiny_rows()[:8]
-    straight = train_multitask(base, rows, rows[:4], args, tmp_path / "straight")
+# mid-epoch, and just after an epoch boundary; with embedding offsets (training.row_embeddings) too
+@pytest.mark.parametrize(("crash_at", "rows"), [(2, "all"), (5, "all"), (5, "used")])
+def test_a_crashed_run_resumes_to_the_same_weights(base: Path, tmp_path: Path, crash_at: int, rows: str) -> None:
+    args = TrainingArgs(epochs=2, batch_size=2, lr=1e-3, max_length=24, warmup_ratio=0.25, seed=5, patience=0,
+                        embedding_rows=rows)
+    data = tiny_rows()[:8]
+    straight = train_multitask(base, data, data[:4], args, tmp_path / "straight")
     ckpt = tmp_path / "ckpt"
 
     def crash(done: int, total: int) -> None:
@@ -165,10 +169,10 @@ def test_a_crashed_run_resumes_to_the_same_weights(base: Path, tmp_path: Path, c
             raise Crash
 
     with pytest.raises(Crash):
-        train_multitask(base, rows, rows[:4], args, tmp_path / "m", on_step=crash, checkpoint_dir=ckpt)
+        train_multitask(base, data, data[:4], args, tmp_path / "m", on_step=crash, checkpoint_dir=ckpt)
     assert (ckpt / "checkpoint.json").is_file() and not (tmp_path / "m").exists()
     messages: list[str] = []
-    resumed = train_multitask(base, rows, rows[:4], args, tmp_path / "m", messages.append, checkpoint_dir=ckpt)
+    resumed = train_multitask(base, data, data[:4], args, tmp_path / "m", messages.append, checkpoint_dir=ckpt)
     assert any(m.startswith(f"resumed from {ckpt}") for m in messages)
     assert resumed.steps == straight.steps == 8 and resumed.history[-1]["score"] == straight.history[-1]["score"]
     assert resumed.spec.weights_sha256 == straight.spec.weights_sha256
@@ -207,3 +211,55 @@ def test_heads_can_learn_faster_than_the_encoder(base: Path) -> None:
         assert id(embeddings) not in lrs and not embeddings.requires_grad
     groups = loop_module._optimizer(model, TrainingArgs(lr=1e-4, embedding_lr=3e-3)).param_groups
     assert [g["lr"] for g in groups if any(p is embeddings for p in g["params"])] == [3e-3]
+
+
+def test_training_the_used_rows_equals_training_every_row(base: Path, tmp_path: Path) -> None:
+    from nlp.model import load_model
+
+    rows = tiny_rows()
+    args = TrainingArgs(epochs=2, batch_size=4, lr=1e-3, embedding_lr=3e-2, max_length=24, seed=5, patience=0)
+    dense = train_multitask(base, rows, [], args, tmp_path / "dense")
+    messages: list[str] = []
+    used = replace(args, embedding_rows="used")
+    offsets = train_multitask(base, rows, [], used, tmp_path / "used", messages.append)
+    assert any(m.startswith("word embeddings: training the ") for m in messages)
+    a, b = (load_model(tmp_path / d).model.state_dict() for d in ("dense", "used"))
+    assert a.keys() == b.keys() and dense.steps == offsets.steps
+    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+    table = "encoder.embeddings.word_embeddings.weight"
+    original = load_base(base)[1].get_input_embeddings().weight
+    moved = (b[table][: original.shape[0]] != original).any(-1)
+    assert 0 < int(moved.sum()) < moved.shape[0]  # the texts' rows moved, the others did not
+
+
+class _Holder(torch.nn.Module):
+    """The two methods of a Hugging Face model that training.row_embeddings uses."""
+
+    def __init__(self, table: torch.nn.Module) -> None:
+        super().__init__()
+        self.table = table
+
+    def get_input_embeddings(self) -> torch.nn.Module:
+        return self.table
+
+    def set_input_embeddings(self, table: torch.nn.Module) -> None:
+        self.table = table
+
+
+def test_row_offsets_fold_into_a_plain_embedding() -> None:
+    from training.row_embeddings import RowOffsetEmbedding, attach, fold
+
+    encoder = _Holder(torch.nn.Embedding(6, 3, padding_idx=0))
+    before = encoder.table.weight.detach().clone()
+    wrapped = attach(encoder, [0, 2, 4, 4])
+    assert isinstance(encoder.table, RowOffsetEmbedding) and wrapped.offsets.shape == (2, 3)  # padding excluded
+    assert not wrapped.base.weight.requires_grad
+    with torch.no_grad():
+        wrapped.offsets.fill_(1.0)
+    ids = torch.tensor([[0, 2, 3, 4]])
+    want = before[ids] + torch.tensor([0.0, 1.0, 0.0, 1.0]).view(1, 4, 1)
+    assert torch.equal(wrapped(ids), want)
+    fold(encoder)
+    assert type(encoder.table) is torch.nn.Embedding and torch.equal(encoder.table(ids), want)
+    with pytest.raises(TypeError, match="expected an nn.Embedding"):
+        attach(_Holder(torch.nn.Linear(2, 2)), [1])

@@ -41,6 +41,10 @@ class TrainingArgs:
     train_embeddings: bool = True
     """Update the word embeddings. Off keeps them as pre-trained: for a large multilingual vocabulary
     (250k rows) it saves most of each optimiser step's work and most of the model's trainable weights."""
+    embedding_rows: str = "all"
+    """With ``train_embeddings``: 'all' trains the table as one dense parameter; 'used' trains offsets for
+    the rows the training texts use (the same updates: rows no text uses get no gradient and no weight
+    decay), which keeps a 250k-row multilingual table affordable (see training.row_embeddings)."""
     ngram_weight: float = 0.0
     """Also fit a TF-IDF n-gram logistic regression per head and average its probabilities with this
     weight (0: network only); see nlp.ngram."""
@@ -82,6 +86,7 @@ class TrainingArgs:
             ("dropout", _number(self.dropout) and 0 <= self.dropout < 1, "a number in [0, 1)"),
             ("extend_vocab", isinstance(self.extend_vocab, bool), "true or false"),
             ("train_embeddings", isinstance(self.train_embeddings, bool), "true or false"),
+            ("embedding_rows", self.embedding_rows in ("all", "used"), "'all' or 'used'"),
             ("ngram_weight", _number(self.ngram_weight) and 0 <= self.ngram_weight < 1, "a number in [0, 1)"),
             ("ngram_analysers", self.ngram_analysers in ANALYSERS, " or ".join(map(repr, ANALYSERS))),
             ("ngram_c", _number(self.ngram_c) and self.ngram_c > 0, "a number > 0"),

@@ -32,7 +32,9 @@ _ARG_FLAGS: tuple[tuple[str, type, str], ...] = (
 )
 
 # the TrainingArgs fields set by flags of their own kind (on/off switches, choices)
-_OTHER_ARGS = ("class_weights", "extend_vocab", "train_embeddings", "bf16", "pooling", "ngram_analysers")
+_OTHER_ARGS = (
+    "class_weights", "extend_vocab", "train_embeddings", "embedding_rows", "bf16", "pooling", "ngram_analysers"
+)
 
 
 def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction) -> None:
@@ -61,6 +63,9 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
                        default=None, help="add unknown characters of the training texts to the vocabulary")
     train.add_argument("--train-embeddings", dest="train_embeddings", action=argparse.BooleanOptionalAction,
                        default=None, help="update the word embeddings (--no-train-embeddings keeps them frozen)")
+    train.add_argument("--embedding-rows", dest="embedding_rows", choices=("all", "used"), default=None,
+                       help="with trained embeddings: every row, or only the rows the training texts use "
+                       "(the same updates, far less work for a 250k-row multilingual vocabulary)")
     train.add_argument("--bf16", dest="bf16", action=argparse.BooleanOptionalAction, default=None,
                        help="bfloat16 autocast for the training steps (fast on CPUs with AVX-512 BF16 or AMX)")
     train.add_argument("--pooling", choices=("mean", "cls"), default=None, help="pooling of token states")

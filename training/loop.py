@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -24,6 +24,7 @@ from nlp.model import MultiTaskModel, label_index
 from training.args import TrainingArgs
 from training.checkpoint import Checkpointer, LoopState
 from training.data import sentiment_choices
+from training.row_embeddings import RowOffsetEmbedding, attach, fold
 
 log = logging.getLogger(__name__)
 
@@ -136,23 +137,29 @@ def event_pos_weights(events: torch.Tensor, has_events: torch.Tensor, enabled: b
 
 
 def _optimizer(model: MultiTaskModel, args: TrainingArgs) -> torch.optim.Optimizer:
-    embeddings = model.encoder.get_input_embeddings().weight
+    table = model.encoder.get_input_embeddings()
+    own = {id(p) for p in table.parameters()}
     head_lr = args.head_lr or args.lr
     groups: list[dict[str, Any]] = []
     for lr, params in ((args.lr, model.encoder.named_parameters()), (head_lr, _head_parameters(model))):
         decay: list[nn.Parameter] = []
         no_decay: list[nn.Parameter] = []
         for name, param in params:
-            if param is embeddings:
+            if id(param) in own:
                 continue
             (no_decay if param.ndim < 2 or "LayerNorm" in name or "layer_norm" in name else decay).append(param)
         groups += [
             {"params": decay, "weight_decay": args.weight_decay, "lr": lr},
             {"params": no_decay, "weight_decay": 0.0, "lr": lr},
         ]
-    embeddings.requires_grad_(args.train_embeddings)
-    if args.train_embeddings:
-        groups.append({"params": [embeddings], "weight_decay": 0.0, "lr": args.embedding_lr})
+    if isinstance(table, RowOffsetEmbedding):
+        trainable = [table.offsets]
+    else:
+        weight = cast(nn.Parameter, table.weight)
+        weight.requires_grad_(args.train_embeddings)
+        trainable = [weight] if args.train_embeddings else []
+    if trainable:  # no weight decay: a row that no text uses must not move (see training.row_embeddings)
+        groups.append({"params": trainable, "weight_decay": 0.0, "lr": args.embedding_lr})
     return torch.optim.AdamW(groups, lr=args.lr)
 
 
@@ -257,11 +264,13 @@ def _setup(
     )
     steps_per_epoch = (len(data.texts) + args.batch_size - 1) // args.batch_size
     total = steps_per_epoch * args.epochs
+    encoded = tokenizer(data.texts, truncation=True, max_length=args.max_length)["input_ids"]
+    if args.train_embeddings and args.embedding_rows == "used":
+        table = attach(model.encoder, (token for ids in encoded for token in ids))
+        report(f"word embeddings: training the {table.offsets.shape[0]} rows the training texts use")
     optimizer = _optimizer(model, args)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(total * args.warmup_ratio), total)
-    lengths = [
-        len(ids) for ids in tokenizer(data.texts, truncation=True, max_length=args.max_length)["input_ids"]
-    ]
+    lengths = [len(ids) for ids in encoded]
     return _Run(model, tokenizer, data, args, report, on_step, losses, optimizer, scheduler, lengths,
                 steps_per_epoch, total)
 
@@ -362,5 +371,6 @@ def train_loop(
     if best is not None and state.best_epoch != len(state.history):
         model.load_state_dict(best)
         report(f"restored the weights of epoch {state.best_epoch} (best validation macro-F1)")
+    fold(model.encoder)
     model.eval()
     return result
