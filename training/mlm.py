@@ -212,7 +212,8 @@ def pretrain_mlm(
         hf_logging.set_verbosity_error()  # a base without an MLM head gets a fresh one: expected, not a warning
         model = BertForMaskedLM.from_pretrained(path, use_safetensors=True)
         continued = load_mlm_head(model, path)
-        report(f"pre-training with {'the MLM head saved in ' + str(path) if continued else 'a fresh MLM head'}")
+        # logged before a checkpoint resumes, which then replaces the head with its own
+        report(f"MLM head of the base model: {'loaded from ' + str(path) if continued else 'none saved, a fresh one'}")
         added = extend_vocab(tokenizer, model, texts, seed=args.seed) if args.extend_vocab else 0
         report(f"pre-training: added {added} characters of the corpus to the vocabulary")
         texts_sha256 = rows_sha256([{"text": t} for t in texts])
