@@ -241,11 +241,12 @@ def check_model_dir(model_dir: Path) -> ModelSpec:
             "one model directory: run it on each member listed there"
         )
     if not (model_dir / SPEC_FILE).is_file():
-        kind = "a plain Hugging Face checkpoint" if (model_dir / CONFIG_FILE).is_file() else "not a model"
-        raise ModelError(
-            f"{model_dir} has no {SPEC_FILE}: it is {kind}, not a FinSentinel classifier; "
-            f"use it as nlp.base_model to fine-tune from it, or {REBUILD_HINT}"
-        )
+        if (model_dir / CONFIG_FILE).is_file():
+            kind = ("a plain Hugging Face checkpoint, not a FinSentinel classifier; "
+                    "use it as nlp.base_model to fine-tune from it")
+        else:
+            kind = f"not a model directory (no {SPEC_FILE}, no {CONFIG_FILE}); check the path"
+        raise ModelError(f"{model_dir} has no {SPEC_FILE}: it is {kind}, or {REBUILD_HINT}")
     spec = ModelSpec.from_file(model_dir / SPEC_FILE)
     needed = (CONFIG_FILE, ENCODER_FILE, HEADS_FILE) + (NGRAM_FILES if spec.ngram_weight > 0 else ())
     missing = [n for n in needed if not (model_dir / n).is_file()]

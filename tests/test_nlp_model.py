@@ -107,6 +107,12 @@ def test_plain_hf_checkpoint_is_the_wrong_kind(tmp_path: Path) -> None:
         load_model(base)
 
 
+def test_a_folder_that_is_no_model_says_so(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="not a model directory.*check the path") as caught:
+        load_model(tmp_path)
+    assert "nlp.base_model" not in str(caught.value)
+
+
 def test_other_format_version_is_from_another_release(model_copy: Path) -> None:
     spec = json.loads((model_copy / SPEC_FILE).read_text(encoding="utf-8"))
     spec["format_version"] = FORMAT_VERSION + 1
