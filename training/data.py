@@ -82,6 +82,8 @@ def load_records(source: str | Path) -> list[dict[str, Any]]:
                 builder = BUILDERS.get(path.suffix.lower())
                 if builder is None:
                     raise ConfigError(f"{path}: expected one of {sorted(BUILDERS)} files, got {path.suffix!r}")
+                if path.is_file() and path.stat().st_size == 0:
+                    raise ConfigError(f"{path} is empty: expected rows with a 'text' field")
                 kwargs: dict[str, Any] = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
                 dataset = load_dataset(builder, data_files=str(path), split="train", cache_dir=cache,
                                        keep_in_memory=True, **kwargs)
@@ -93,7 +95,7 @@ def load_records(source: str | Path) -> list[dict[str, Any]]:
         raise
     except Exception as exc:  # datasets raises many unrelated types (FileNotFound, Hub, Arrow errors)
         raise ConfigError(
-            f"cannot read labelled data {source!r} ({type(exc).__name__}: {str(exc)[:300]}); expected a "
+            f"cannot read labelled data '{source}' ({type(exc).__name__}: {str(exc)[:300]}); expected a "
             "JSONL/CSV/parquet file, or a dataset id where a hub is reachable"
         ) from exc
 
