@@ -48,3 +48,6 @@ def test_detect_without_json_prints_one_timestamp_per_line(capsys: pytest.Captur
     series.write_text("timestamp,value\n2015-03-01,x\n", encoding="utf-8")
     assert main(["detect", "--series", str(series)]) == 2
     assert "series.csv:2: expected 'YYYY-MM-DD HH:MM:SS,number'" in capsys.readouterr().err
+    series.write_text("timestamp,value\n", encoding="utf-8")
+    assert main(["detect", "--series", str(series)]) == 2
+    assert "after the header, got none" in capsys.readouterr().err

@@ -97,6 +97,8 @@ def read_nab_csv(path: Path) -> tuple[list[str], list[datetime], list[float]]:
     if not rows or [c.strip() for c in rows[0][:2]] != ["timestamp", "value"]:
         raise SchemaError(f"{path}: expected a NAB series with the header 'timestamp,value', "
                           f"got {','.join(rows[0]) if rows else 'an empty file'!r}")
+    if len(rows) < 2:
+        raise SchemaError(f"{path}: expected rows of 'YYYY-MM-DD HH:MM:SS,number' after the header, got none")
     texts: list[str] = []
     times: list[datetime] = []
     values: list[float] = []
