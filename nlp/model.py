@@ -245,7 +245,7 @@ def check_model_dir(model_dir: Path) -> ModelSpec:
             kind = ("a plain Hugging Face checkpoint, not a FinSentinel classifier; "
                     "use it as nlp.base_model to fine-tune from it")
         else:
-            kind = f"not a model directory (no {SPEC_FILE}, no {CONFIG_FILE}); check the path"
+            kind = f"not a model directory (no {CONFIG_FILE} either); check the path"
         raise ModelError(f"{model_dir} has no {SPEC_FILE}: it is {kind}, or {REBUILD_HINT}")
     spec = ModelSpec.from_file(model_dir / SPEC_FILE)
     needed = (CONFIG_FILE, ENCODER_FILE, HEADS_FILE) + (NGRAM_FILES if spec.ngram_weight > 0 else ())

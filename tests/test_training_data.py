@@ -89,6 +89,9 @@ def test_unmapped_labels_and_bad_files_are_named(tmp_path: Path) -> None:
     (tmp_path / "zero.csv").write_bytes(b"")
     with pytest.raises(ConfigError, match="zero.csv is empty: expected rows with a .text. field"):
         read_rows(tmp_path / "zero.csv")
+    (tmp_path / "blank.jsonl").write_text("\n \n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="blank.jsonl is empty: expected rows with a .text. field"):
+        read_rows(tmp_path / "blank.jsonl")
     empty = tmp_path / "e.jsonl"
     empty.write_text(json.dumps({"text": "x"}) + "\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="no rows with a 'label' or 'topic'"):

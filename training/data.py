@@ -68,6 +68,15 @@ def guess_lang(text: str) -> str:
     return "zh" if chars and len(_CJK.findall(text)) * 5 >= len(chars) else "en"
 
 
+def _is_blank(path: Path) -> bool:
+    """True when the file holds nothing but whitespace (read up to its first other byte)."""
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 16):
+            if chunk.strip():
+                return False
+    return True
+
+
 def load_records(source: str | Path) -> list[dict[str, Any]]:
     """All rows of a local file (by extension) or, where a hub is reachable, of a dataset id's train split."""
     path = Path(source)
@@ -82,7 +91,7 @@ def load_records(source: str | Path) -> list[dict[str, Any]]:
                 builder = BUILDERS.get(path.suffix.lower())
                 if builder is None:
                     raise ConfigError(f"{path}: expected one of {sorted(BUILDERS)} files, got {path.suffix!r}")
-                if path.is_file() and path.stat().st_size == 0:
+                if path.is_file() and _is_blank(path):
                     raise ConfigError(f"{path} is empty: expected rows with a 'text' field")
                 kwargs: dict[str, Any] = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
                 dataset = load_dataset(builder, data_files=str(path), split="train", cache_dir=cache,
