@@ -24,6 +24,7 @@ from training.loop import (
     selection_score,
 )
 from training.metrics import classification_metrics, multilabel_metrics
+from training.optim import build_optimizer, depth
 from training.train import train_multitask
 
 FAST = TrainingArgs(epochs=4, batch_size=4, lr=1e-3, max_length=24, warmup_ratio=0.0, seed=3, patience=1)
@@ -204,13 +205,50 @@ def test_heads_can_learn_faster_than_the_encoder(base: Path) -> None:
     embeddings = model.encoder.get_input_embeddings().weight
     for head_lr, want in ((0.0, 1e-4), (5e-3, 5e-3)):
         args = TrainingArgs(lr=1e-4, head_lr=head_lr, embedding_lr=3e-3, train_embeddings=False)
-        groups = loop_module._optimizer(model, args).param_groups
+        groups = build_optimizer(model, args).param_groups
         lrs = {id(p): g["lr"] for g in groups for p in g["params"]}
         assert len(head_ids) == 6 and all(lrs[i] == want for i in head_ids)
         assert {lr for i, lr in lrs.items() if i not in head_ids} == {1e-4}
         assert id(embeddings) not in lrs and not embeddings.requires_grad
-    groups = loop_module._optimizer(model, TrainingArgs(lr=1e-4, embedding_lr=3e-3)).param_groups
+    groups = build_optimizer(model, TrainingArgs(lr=1e-4, embedding_lr=3e-3)).param_groups
     assert [g["lr"] for g in groups if any(p is embeddings for p in g["params"])] == [3e-3]
+
+
+def test_encoder_depth_of_parameter_names() -> None:
+    assert depth("embeddings.position_embeddings.weight", 12) == 0
+    assert depth("encoder.layer.0.attention.self.query.weight", 12) == 1
+    assert depth("encoder.layer.11.output.dense.bias", 12) == 12
+    assert depth("transformer.layer.5.ffn.lin1.weight", 6) == 6
+    assert depth("pooler.dense.weight", 12) == 12
+
+
+def test_layer_wise_learning_rate_decay(base: Path) -> None:
+    from transformers import AutoModel
+
+    from nlp.model import MultiTaskModel
+
+    model = MultiTaskModel(AutoModel.from_pretrained(base), n_topics=3)
+    args = TrainingArgs(lr=1e-3, head_lr=5e-3, layer_lr_decay=0.5, train_embeddings=False)
+    lrs = {id(p): g["lr"] for g in build_optimizer(model, args).param_groups for p in g["params"]}
+    want = {"encoder.embeddings.LayerNorm.weight": 2.5e-4, "encoder.encoder.layer.0.output.dense.weight": 5e-4,
+            "encoder.encoder.layer.1.output.dense.weight": 1e-3, "encoder.pooler.dense.weight": 1e-3,
+            "topic_head.weight": 5e-3}
+    params = dict(model.named_parameters())
+    assert {name: lrs[id(params[name])] for name in want} == pytest.approx(want)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    assert len(lrs) == len(trainable)  # every trainable weight in exactly one group
+
+
+def test_label_smoothing_reaches_the_topic_and_sentiment_losses(base: Path) -> None:
+    from nlp.model import MultiTaskModel
+
+    tokenizer, encoder = load_base(base)
+    model = MultiTaskModel(encoder, n_topics=len(TINY_TOPICS))
+    data = encode_rows(tiny_rows(), TINY_TOPICS, [], "train")
+    for smoothing in (0.0, 0.2):
+        args = TrainingArgs(label_smoothing=smoothing, train_embeddings=False)
+        losses = loop_module._setup(model, tokenizer, data, args, lambda m: None, None).losses
+        assert losses.topic.label_smoothing == losses.sentiment.label_smoothing == smoothing
 
 
 def test_training_the_used_rows_equals_training_every_row(base: Path, tmp_path: Path) -> None:

@@ -20,6 +20,8 @@ _ARG_FLAGS: tuple[tuple[str, type, str], ...] = (
     ("lr", float, "learning rate of encoder and heads"),
     ("embedding_lr", float, "learning rate of the word embeddings"),
     ("head_lr", float, "learning rate of the heads (0: the same as --lr)"),
+    ("layer_lr_decay", float, "layer-wise learning-rate decay of the encoder (1: none; 0.8-0.9 is usual)"),
+    ("label_smoothing", float, "label smoothing of the topic and sentiment losses (0: none)"),
     ("batch_size", int, "training batch size"),
     ("max_length", int, "tokens per text, longer ones are truncated"),
     ("seed", int, "random seed (weights are reproducible for a seed, data and thread count)"),

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import torch
 from torch import nn
@@ -24,7 +24,8 @@ from nlp.model import MultiTaskModel, label_index
 from training.args import TrainingArgs
 from training.checkpoint import Checkpointer, LoopState
 from training.data import sentiment_choices
-from training.row_embeddings import RowOffsetEmbedding, attach, fold
+from training.optim import build_optimizer
+from training.row_embeddings import attach, fold
 
 log = logging.getLogger(__name__)
 
@@ -136,37 +137,6 @@ def event_pos_weights(events: torch.Tensor, has_events: torch.Tensor, enabled: b
     return ratio.sqrt().clamp(min=1.0, max=10.0)
 
 
-def _optimizer(model: MultiTaskModel, args: TrainingArgs) -> torch.optim.Optimizer:
-    table = model.encoder.get_input_embeddings()
-    own = {id(p) for p in table.parameters()}
-    head_lr = args.head_lr or args.lr
-    groups: list[dict[str, Any]] = []
-    for lr, params in ((args.lr, model.encoder.named_parameters()), (head_lr, _head_parameters(model))):
-        decay: list[nn.Parameter] = []
-        no_decay: list[nn.Parameter] = []
-        for name, param in params:
-            if id(param) in own:
-                continue
-            (no_decay if param.ndim < 2 or "LayerNorm" in name or "layer_norm" in name else decay).append(param)
-        groups += [
-            {"params": decay, "weight_decay": args.weight_decay, "lr": lr},
-            {"params": no_decay, "weight_decay": 0.0, "lr": lr},
-        ]
-    if isinstance(table, RowOffsetEmbedding):
-        trainable = [table.offsets]
-    else:
-        weight = cast(nn.Parameter, table.weight)
-        weight.requires_grad_(args.train_embeddings)
-        trainable = [weight] if args.train_embeddings else []
-    if trainable:  # no weight decay: a row that no text uses must not move (see training.row_embeddings)
-        groups.append({"params": trainable, "weight_decay": 0.0, "lr": args.embedding_lr})
-    return torch.optim.AdamW(groups, lr=args.lr)
-
-
-def _head_parameters(model: MultiTaskModel) -> list[tuple[str, nn.Parameter]]:
-    return [(n, p) for n, p in model.named_parameters() if not n.startswith("encoder.")]
-
-
 def batches(lengths: Sequence[int], batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
     """Shuffled batches of similar-length rows: shuffle, sort within pools of 16 batches, shuffle batches.
 
@@ -256,9 +226,12 @@ def _setup(
         nn.CrossEntropyLoss(
             weight=class_weights(data.topics, model.topic_head.out_features, args.class_weights),
             ignore_index=IGNORE,
+            label_smoothing=args.label_smoothing,
         ),
         nn.CrossEntropyLoss(
-            weight=class_weights(data.sentiments, len(SENTIMENTS), args.class_weights), ignore_index=IGNORE
+            weight=class_weights(data.sentiments, len(SENTIMENTS), args.class_weights),
+            ignore_index=IGNORE,
+            label_smoothing=args.label_smoothing,
         ),
         nn.BCEWithLogitsLoss(pos_weight=event_pos_weights(data.events, data.has_events, args.class_weights)),
     )
@@ -268,7 +241,7 @@ def _setup(
     if args.train_embeddings and args.embedding_rows == "used":
         table = attach(model.encoder, (token for ids in encoded for token in ids))
         report(f"word embeddings: training the {table.offsets.shape[0]} rows the training texts use")
-    optimizer = _optimizer(model, args)
+    optimizer = build_optimizer(model, args)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(total * args.warmup_ratio), total)
     lengths = [len(ids) for ids in encoded]
     return _Run(model, tokenizer, data, args, report, on_step, losses, optimizer, scheduler, lengths,
