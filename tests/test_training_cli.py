@@ -152,6 +152,16 @@ def test_bad_labels_are_one_line_errors(
     assert not (tmp_path / "m").exists()
 
 
+@pytest.mark.parametrize(("flag", "field"), [("--layer-lr-decay", "layer_lr_decay"),
+                                             ("--label-smoothing", "label_smoothing")])
+def test_training_flags_reach_the_checked_arguments(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str, field: str
+) -> None:
+    code = main(["train", "--train", str(files["sentiment"]), "--base-model", str(files["base"]),
+                 "--label-map", LABEL_MAP, "--out", str(tmp_path / "m"), flag, "2"])
+    assert code == 2 and f"{field}: expected" in capsys.readouterr().err
+
+
 def test_taxonomy_setting_checks_training_topics(
     files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
