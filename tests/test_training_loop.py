@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -237,6 +238,25 @@ def test_layer_wise_learning_rate_decay(base: Path) -> None:
     assert {name: lrs[id(params[name])] for name in want} == pytest.approx(want)
     trainable = [p for p in model.parameters() if p.requires_grad]
     assert len(lrs) == len(trainable)  # every trainable weight in exactly one group
+
+
+def test_layer_wise_decay_without_numbered_layers_is_a_clear_error() -> None:
+    from nlp.model import MultiTaskModel
+
+    class Flat(torch.nn.Module):  # an encoder with no numbered layers and no layer count
+        def __init__(self) -> None:
+            super().__init__()
+            self.config = SimpleNamespace(hidden_size=8)
+            self.embeddings = torch.nn.Embedding(10, 8)
+            self.dense = torch.nn.Linear(8, 8)
+
+        def get_input_embeddings(self) -> torch.nn.Module:
+            return self.embeddings
+
+    model = MultiTaskModel(Flat(), n_topics=3)  # type: ignore[arg-type]
+    assert build_optimizer(model, TrainingArgs(train_embeddings=False)).param_groups  # no decay asked: fine
+    with pytest.raises(ConfigError, match="layer_lr_decay 0.9 needs an encoder with numbered layers"):
+        build_optimizer(model, TrainingArgs(layer_lr_decay=0.9, train_embeddings=False))
 
 
 def test_label_smoothing_reaches_the_topic_and_sentiment_losses(base: Path) -> None:

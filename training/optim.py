@@ -11,6 +11,7 @@ from typing import Any, cast
 import torch
 from torch import nn
 
+from finsentinel.errors import ConfigError
 from nlp.model import MultiTaskModel
 from training.args import TrainingArgs
 from training.row_embeddings import RowOffsetEmbedding
@@ -32,7 +33,7 @@ def build_optimizer(model: MultiTaskModel, args: TrainingArgs) -> torch.optim.Op
     the top one), the heads at ``head_lr``, the word embeddings at ``embedding_lr`` when trained."""
     table = model.encoder.get_input_embeddings()
     own = {id(p) for p in table.parameters()}
-    n_layers = int(getattr(model.encoder.config, "num_hidden_layers", 0))
+    n_layers = _layer_count(model, args.layer_lr_decay)
     by_lr: dict[float, list[tuple[str, nn.Parameter]]] = {}
     for name, param in model.encoder.named_parameters():
         if id(param) not in own:
@@ -50,6 +51,18 @@ def build_optimizer(model: MultiTaskModel, args: TrainingArgs) -> torch.optim.Op
     if trainable:  # no weight decay: a row that no text uses must not move (see training.row_embeddings)
         groups.append({"params": trainable, "weight_decay": 0.0, "lr": args.embedding_lr})
     return torch.optim.AdamW(groups, lr=args.lr)
+
+
+def _layer_count(model: MultiTaskModel, decay: float) -> int:
+    """The encoder's number of layers; a clear error where a decay is asked for but cannot be applied."""
+    n_layers = int(getattr(model.encoder.config, "num_hidden_layers", 0) or 0)
+    if decay < 1.0 and (n_layers < 1 or not any(_LAYER.search(n) for n, _ in model.encoder.named_parameters())):
+        raise ConfigError(
+            f"layer_lr_decay {decay} needs an encoder with numbered layers (config.num_hidden_layers and "
+            f"parameters named like 'encoder.layer.N.'); {type(model.encoder).__name__} has "
+            f"num_hidden_layers={n_layers or 'none'}: drop --layer-lr-decay for this base model"
+        )
+    return n_layers
 
 
 def _decay_groups(params: Iterable[tuple[str, nn.Parameter]], lr: float, weight_decay: float) -> list[dict[str, Any]]:
