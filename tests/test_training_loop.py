@@ -255,7 +255,11 @@ def test_layer_wise_decay_without_numbered_layers_is_a_clear_error() -> None:
 
     model = MultiTaskModel(Flat(), n_topics=3)  # type: ignore[arg-type]
     assert build_optimizer(model, TrainingArgs(train_embeddings=False)).param_groups  # no decay asked: fine
-    with pytest.raises(ConfigError, match="layer_lr_decay 0.9 needs an encoder with numbered layers"):
+    with pytest.raises(ConfigError, match="layer_lr_decay 0.9 needs an encoder with numbered layers") as error:
+        build_optimizer(model, TrainingArgs(layer_lr_decay=0.9, train_embeddings=False))
+    assert "has no config.num_hidden_layers and no parameters named like 'layer.N.'" in str(error.value)
+    model.encoder.config.num_hidden_layers = 2  # a layer count, but still no numbered parameter names
+    with pytest.raises(ConfigError, match=r"Flat has no parameters named like 'layer\.N\.':"):
         build_optimizer(model, TrainingArgs(layer_lr_decay=0.9, train_embeddings=False))
 
 

@@ -56,11 +56,16 @@ def build_optimizer(model: MultiTaskModel, args: TrainingArgs) -> torch.optim.Op
 def _layer_count(model: MultiTaskModel, decay: float) -> int:
     """The encoder's number of layers; a clear error where a decay is asked for but cannot be applied."""
     n_layers = int(getattr(model.encoder.config, "num_hidden_layers", 0) or 0)
-    if decay < 1.0 and (n_layers < 1 or not any(_LAYER.search(n) for n, _ in model.encoder.named_parameters())):
+    if decay >= 1.0:
+        return n_layers
+    missing = [] if n_layers >= 1 else ["config.num_hidden_layers"]
+    if not any(_LAYER.search(n) for n, _ in model.encoder.named_parameters()):
+        missing.append("parameters named like 'layer.N.'")
+    if missing:
         raise ConfigError(
             f"layer_lr_decay {decay} needs an encoder with numbered layers (config.num_hidden_layers and "
-            f"parameters named like 'encoder.layer.N.'); {type(model.encoder).__name__} has "
-            f"num_hidden_layers={n_layers or 'none'}: drop --layer-lr-decay for this base model"
+            f"parameters named like 'layer.N.'); {type(model.encoder).__name__} has no "
+            f"{' and no '.join(missing)}: drop --layer-lr-decay for this base model"
         )
     return n_layers
 
