@@ -259,7 +259,8 @@ def check_model_dir(model_dir: Path) -> ModelSpec:
     return spec
 
 
-def _read_weights(path: Path) -> dict[str, torch.Tensor]:
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file; :class:`ModelError` naming the file when it cannot be read."""
     try:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
@@ -273,7 +274,7 @@ def load_model(model_dir: str | Path) -> LoadedModel:
     """Read a model directory written by :func:`save_model`; raise :class:`ModelError` with one clear line."""
     path = Path(model_dir)
     spec = check_model_dir(path)
-    encoder_state, heads_state = _read_weights(path / ENCODER_FILE), _read_weights(path / HEADS_FILE)
+    encoder_state, heads_state = read_weights(path / ENCODER_FILE), read_weights(path / HEADS_FILE)
     if spec.weights_sha256 and weights_sha256(path) != spec.weights_sha256:
         raise ModelError(
             f"weights in {path} do not match the hash in {SPEC_FILE}: the files are corrupt or "

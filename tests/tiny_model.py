@@ -125,10 +125,12 @@ def make_tiny_base_dir(
     return path
 
 
-def make_tiny_model_dir(path: Path, topics: Sequence[str] = TINY_TOPICS, with_chinese: bool = True) -> Path:
+def make_tiny_model_dir(
+    path: Path, topics: Sequence[str] = TINY_TOPICS, with_chinese: bool = True, seed: int = 1
+) -> Path:
     """Train a tiny model for one step on :func:`tiny_rows` and save it at ``path`` in the real format."""
     rows = tiny_rows(topics, with_chinese)
-    args = TrainingArgs(epochs=1, batch_size=len(rows), lr=1e-3, max_length=32, warmup_ratio=0.0, seed=1)
+    args = TrainingArgs(epochs=1, batch_size=len(rows), lr=1e-3, max_length=32, warmup_ratio=0.0, seed=seed)
     scratch = Path(tempfile.mkdtemp(prefix="tiny-base-"))
     try:
         base = make_tiny_base_dir(scratch / "base")

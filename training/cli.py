@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +124,17 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     ens.add_argument("--valid-events", nargs="*", default=[], metavar="FILE", help="validation event files")
     ens.add_argument("--label-map", help="sentiment label translation, e.g. Bearish=negative,...")
     ens.set_defaults(func=cmd_ensemble)
+
+    soup = sub.add_parser("soup", help="average the weights of models fine-tuned from one base model into one model")
+    soup.add_argument("--out", required=True, type=Path, help="model directory to write")
+    soup.add_argument("--members", required=True, nargs="+", type=Path, metavar="DIR", help="model directories")
+    soup.add_argument("--name", default=None, help="model name (default: the --out directory's name)")
+    soup.add_argument("--valid", nargs="*", default=[], metavar="FILE", help="validation files (for the card)")
+    soup.add_argument("--valid-events", nargs="*", default=[], metavar="FILE", help="validation event files")
+    soup.add_argument("--label-map", help="sentiment label translation, e.g. Bearish=negative,...")
+    soup.add_argument("--no-ngram", action="store_true",
+                      help="leave the members' n-gram halves out (needed when they differ)")
+    soup.set_defaults(func=cmd_soup)
 
     evaluate = sub.add_parser("evaluate", help="score a model on a labelled file")
     evaluate.add_argument("--model", required=True, type=Path, nargs="+", metavar="DIR",
@@ -292,15 +304,33 @@ def cmd_ngram(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_ensemble(args: argparse.Namespace, settings: Settings) -> int:
     """Write an ensemble directory over the members (scored on the validation files); print a summary."""
-    from training.combine import check_ensemble, ensemble_metrics, write_ensemble
+    from training.combine import check_ensemble, model_metrics, write_ensemble
 
     check_ensemble(args.out, args.members)
-    rows = _rows(args.valid, _label_map(args, settings), None, False) + _rows(args.valid_events, {}, None, True)
-    metrics = ensemble_metrics(args.members, rows) if rows else {}
-    card = write_ensemble(args.out, args.members, args.name, metrics)
+    rows = _valid_rows(args, settings)
+    card = write_ensemble(args.out, args.members, args.name, model_metrics(args.members, rows) if rows else {})
+    return _print_combined(args.out, card)
+
+
+def cmd_soup(args: argparse.Namespace, settings: Settings) -> int:
+    """Write the weight soup of the members (scored on the validation files); print a summary."""
+    from training.soup import check_soup, write_soup
+
+    check_soup(args.out, args.members, not args.no_ngram)
+    card = write_soup(args.out, args.members, args.name, _valid_rows(args, settings), not args.no_ngram)
+    return _print_combined(args.out, card)
+
+
+def _valid_rows(args: argparse.Namespace, settings: Settings) -> list[dict[str, Any]]:
+    """The labelled rows of ``--valid`` and ``--valid-events``."""
+    return _rows(args.valid, _label_map(args, settings), None, False) + _rows(args.valid_events, {}, None, True)
+
+
+def _print_combined(out: Path, card: Mapping[str, Any]) -> int:
+    """One JSON line for a model made of members: its directory, the members' versions, its metrics."""
     brief = {head: {k: m[k] for k in ("n", "accuracy", "macro_f1", "micro_f1") if k in m}
-             for head, m in metrics.items() if m.get("n")}
-    summary = {"model_dir": str(args.out), "members": [m["version"] for m in card["members"]], "metrics": brief}
+             for head, m in card["validation_metrics"].items() if m.get("n")}
+    summary = {"model_dir": str(out), "members": [m["version"] for m in card["members"]], "metrics": brief}
     sys.stdout.write(json.dumps(summary, ensure_ascii=False) + "\n")
     return 0
 

@@ -21,6 +21,8 @@ from nlp.model import CARD_JSON, CARD_MD, SPEC_FILE, ModelSpec
 from training.card import code_version, metric_lines
 from training.metrics import metrics_from_probabilities
 
+ENSEMBLE_COST = "Every member's encoder runs on each text, so it costs the sum of the members' inference time."
+
 
 def check_ensemble(out: str | Path, members: Sequence[str | Path]) -> list[ModelSpec]:
     """The members' specs, once ``out`` and the members are fit to make an ensemble.
@@ -56,20 +58,22 @@ def write_ensemble(
         "name": spec.name,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "task": "ensemble: the mean of its members' topic, sentiment (and risk-event) probabilities",
+        "kind": "ensemble",
+        "cost": ENSEMBLE_COST,
         "topics": list(specs[0].topics),
-        "members": [_member_card(p, v) for p, v in zip(paths, spec.versions, strict=True)],
+        "members": [member_card(p, v) for p, v in zip(paths, spec.versions, strict=True)],
         "validation_metrics": dict(metrics or {}),
         "code_version": code_version(),
     }
     _write_file(target / CARD_JSON, json.dumps(card, ensure_ascii=False, indent=2) + "\n")
-    _write_file(target / CARD_MD, render_ensemble_card(card))
+    _write_file(target / CARD_MD, render_combined_card(card))
     _write_file(target / ENSEMBLE_FILE, spec.to_json())
     return card
 
 
-def ensemble_metrics(members: Sequence[str | Path], rows: Sequence[Mapping[str, Any]],
-                     backend: str = "torch") -> dict[str, Any]:
-    """Every head's scores for the mean of the members' probabilities on labelled rows."""
+def model_metrics(members: Sequence[str | Path], rows: Sequence[Mapping[str, Any]],
+                  backend: str = "torch") -> dict[str, Any]:
+    """Every head's scores on labelled rows for the mean of the members' probabilities (one member: its own)."""
     if not rows:
         return {}
     engine = open_engine(list(members), backend)  # type: ignore[arg-type]
@@ -84,7 +88,7 @@ def _write_file(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def _member_card(path: Path, version: str) -> dict[str, Any]:
+def member_card(path: Path, version: str) -> dict[str, Any]:
     """A member's path, version and the parts of its own card that say what it is."""
     try:
         card = json.loads((path / CARD_JSON).read_text(encoding="utf-8"))
@@ -94,17 +98,16 @@ def _member_card(path: Path, version: str) -> dict[str, Any]:
     return {"path": str(path), "version": version, **{k: card[k] for k in keys if k in card}}
 
 
-def render_ensemble_card(card: Mapping[str, Any]) -> str:
-    """The human-readable card of an ensemble."""
-    versions = card["code_version"]
+def render_combined_card(card: Mapping[str, Any]) -> str:
+    """The human-readable card of a model made of members: an ensemble, or a weight soup (``kind``)."""
+    versions, kind = card["code_version"], card.get("kind", "ensemble")
     lines = [
-        f"# Model card: {card['name']} (ensemble)",
+        f"# Model card: {card['name']} ({kind})",
         "",
         f"Created {card['created_at']} by FinSentinel {versions.get('finsentinel')} "
         f"(git {versions.get('git_commit') or 'unknown'}).",
         "",
-        f"{card['task']}. Topics: {', '.join(card['topics'])}. Every member's encoder runs on each "
-        "text, so it costs the sum of the members' inference time.",
+        f"{card['task']}. Topics: {', '.join(card['topics'])}. {card.get('cost', ENSEMBLE_COST)}",
         "",
         "## Members",
         "",
@@ -117,7 +120,12 @@ def render_ensemble_card(card: Mapping[str, Any]) -> str:
         if member.get("validation_metrics"):
             lines += ["", f"`{member['version']}` on its validation files:", "",
                       *metric_lines(member["validation_metrics"])]
-    lines += ["", "## Validation of the ensemble", ""]
+    lines += ["", f"## Validation of the {kind}", ""]
     lines += metric_lines(card["validation_metrics"]) if card["validation_metrics"] else ["Not measured."]
+    if card.get("ngram"):  # `finsentinel ngram` run on a weight soup
+        ngram = card["ngram"]
+        files = ", ".join(str(f.get("path")) for f in ngram.get("files", [])) or "-"
+        lines += ["", f"With an n-gram half at weight {ngram.get('weight')} ({ngram.get('analysers')}, "
+                  f"C {ngram.get('c')}), fit on {files}."]
     lines += ["", "See each member's own card for its data and training arguments.", ""]
     return "\n".join(lines)

@@ -22,6 +22,7 @@ from nlp.model import CARD_JSON, load_model, save_model
 from nlp.ngram import fit_ngram
 from nlp.torch_backend import predict_proba
 from training.card import render_markdown
+from training.combine import render_combined_card
 from training.data import is_partial
 from training.metrics import metrics_from_probabilities
 from training.train import average_with_ngram, write_atomically
@@ -73,7 +74,8 @@ def attach_ngram(
         card["validation_metrics"] = ensemble
     new_spec = replace(spec, ngram_weight=weight)
     try:
-        card_pair: tuple[dict[str, Any], str] | None = (card, render_markdown(card))
+        render = render_combined_card if "members" in card else render_markdown  # a weight soup's card
+        card_pair: tuple[dict[str, Any], str] | None = (card, render(card))
     except (KeyError, TypeError, AttributeError):
         card_pair = None  # no (complete) card to carry over
     write_atomically(

@@ -79,7 +79,8 @@ def _replace_dir(tmp: Path, out_dir: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _check_out_dir(out_dir: Path) -> None:
+def check_out_dir(out_dir: Path) -> None:
+    """Refuse to write a model over ``out_dir`` when it exists and is not a model directory (or empty)."""
     if out_dir.exists() and (
         not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / SPEC_FILE).exists())
     ):
@@ -192,7 +193,7 @@ def train_multitask(
     if not isinstance(args, TrainingArgs):
         raise ConfigError(f"expected TrainingArgs, got {type(args).__name__}")
     out = Path(out_dir)
-    _check_out_dir(out)
+    check_out_dir(out)
     labels = _labels(rows_train)
     train_data = encode_rows(rows_train, labels.topics, labels.events, "train")
     evaluations = {"valid": rows_valid, **(extra_eval or {})}
