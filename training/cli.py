@@ -313,10 +313,9 @@ def cmd_ensemble(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_soup(args: argparse.Namespace, settings: Settings) -> int:
-    """Write the weight soup of the members (scored on the validation files); print a summary."""
-    from training.soup import check_soup, write_soup
+    """Write the weight soup of the members (checked first, then scored on the validation files); print a summary."""
+    from training.soup import write_soup
 
-    check_soup(args.out, args.members, not args.no_ngram)
     card = write_soup(args.out, args.members, args.name, _valid_rows(args, settings), not args.no_ngram)
     return _print_combined(args.out, card)
 

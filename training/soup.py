@@ -110,7 +110,10 @@ def average_weights(files: Sequence[Path]) -> dict[str, torch.Tensor]:
         elif all(torch.equal(tensor, s[key]) for s in states[1:]):
             mean[key] = tensor.contiguous()
         else:
-            raise ModelError(f"tensor {key!r} is not floating point and differs between the members")
+            raise ModelError(
+                f"tensor {key!r} is not floating point and differs between the members; a soup needs models "
+                "fine-tuned from one base model"
+            )
     return mean
 
 
@@ -138,8 +141,8 @@ def write_soup(
         for weights in (ENCODER_FILE, HEADS_FILE):
             save_file(average_weights([p / weights for p in paths]), str(tmp / weights), metadata={"format": "pt"})
             (tmp / weights).chmod(0o644)
-        spec = replace(specs[0], name=name or target.name, ngram_weight=specs[0].ngram_weight if keep_ngram else 0.0)
-        spec = replace(spec, weights_sha256=weights_sha256(tmp))
+        spec = replace(specs[0], name=name or target.name, weights_sha256=weights_sha256(tmp),
+                       ngram_weight=specs[0].ngram_weight if keep_ngram else 0.0)
         (tmp / SPEC_FILE).write_text(spec.to_json(), encoding="utf-8")
         card = _card(spec, paths, specs, model_metrics([tmp], rows) if rows else {})
         (tmp / CARD_JSON).write_text(json.dumps(card, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
