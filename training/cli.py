@@ -116,22 +116,10 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     ngram.add_argument("--label-map", help="sentiment label translation, e.g. Bearish=negative,...")
     ngram.set_defaults(func=cmd_ngram)
 
-    ens = sub.add_parser("ensemble", help="serve several trained model directories as one (mean of probabilities)")
-    ens.add_argument("--out", required=True, type=Path, help="ensemble directory to write (members stay in place)")
-    ens.add_argument("--members", required=True, nargs="+", type=Path, metavar="DIR", help="model directories")
-    ens.add_argument("--name", default=None, help="ensemble name (default: the --out directory's name)")
-    ens.add_argument("--valid", nargs="*", default=[], metavar="FILE", help="validation files (for the card)")
-    ens.add_argument("--valid-events", nargs="*", default=[], metavar="FILE", help="validation event files")
-    ens.add_argument("--label-map", help="sentiment label translation, e.g. Bearish=negative,...")
-    ens.set_defaults(func=cmd_ensemble)
-
-    soup = sub.add_parser("soup", help="average the weights of models fine-tuned from one base model into one model")
-    soup.add_argument("--out", required=True, type=Path, help="model directory to write")
-    soup.add_argument("--members", required=True, nargs="+", type=Path, metavar="DIR", help="model directories")
-    soup.add_argument("--name", default=None, help="model name (default: the --out directory's name)")
-    soup.add_argument("--valid", nargs="*", default=[], metavar="FILE", help="validation files (for the card)")
-    soup.add_argument("--valid-events", nargs="*", default=[], metavar="FILE", help="validation event files")
-    soup.add_argument("--label-map", help="sentiment label translation, e.g. Bearish=negative,...")
+    _combined_parser(sub, "ensemble", "serve several trained model directories as one (mean of probabilities)",
+                     "ensemble directory to write (members stay in place)").set_defaults(func=cmd_ensemble)
+    soup = _combined_parser(sub, "soup", "average the weights of models fine-tuned from one base model into one model",
+                            "model directory to write")
     soup.add_argument("--no-ngram", action="store_true",
                       help="leave the members' n-gram halves out (needed when they differ)")
     soup.set_defaults(func=cmd_soup)
@@ -147,6 +135,18 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     evaluate.add_argument("--limit", type=int, default=None, help="at most this many rows per file")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.set_defaults(func=cmd_evaluate)
+
+
+def _combined_parser(sub: argparse._SubParsersAction, name: str, summary: str, out_help: str) -> argparse.ArgumentParser:
+    """A command that makes one model of several (``ensemble``, ``soup``): members, output, validation."""
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=summary)
+    parser.add_argument("--out", required=True, type=Path, help=out_help)
+    parser.add_argument("--members", required=True, nargs="+", type=Path, metavar="DIR", help="model directories")
+    parser.add_argument("--name", default=None, help="model name (default: the --out directory's name)")
+    parser.add_argument("--valid", nargs="*", default=[], metavar="FILE", help="validation files (for the card)")
+    parser.add_argument("--valid-events", nargs="*", default=[], metavar="FILE", help="validation event files")
+    parser.add_argument("--label-map", help="sentiment label translation, e.g. Bearish=negative,...")
+    return parser
 
 
 def _label_map(args: argparse.Namespace, settings: Settings) -> dict[str, str]:
