@@ -101,7 +101,7 @@ def test_ngram_halves_are_carried_when_identical_and_refused_when_not(
     assert "(weight soup)" in card and "With an n-gram half at weight 0.4 (char" in card
 
 
-def test_members_from_other_base_models_are_refused(
+def test_members_of_another_base_model_or_recipe_are_refused(
     tmp_path: Path, members: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     moved = shutil.copytree(members[1], tmp_path / "c")
@@ -110,6 +110,11 @@ def test_members_from_other_base_models_are_refused(
     (moved / CARD_JSON).write_text(json.dumps(card), encoding="utf-8")
     assert soup("--out", str(tmp_path / "x"), "--members", str(members[0]), str(moved)) == 2
     assert "were fine-tuned from different base models" in capsys.readouterr().err
+    longer = shutil.copytree(members[1], tmp_path / "longer")
+    spec = json.loads((longer / "finsentinel.json").read_text(encoding="utf-8"))
+    (longer / "finsentinel.json").write_text(json.dumps({**spec, "max_length": 64}), encoding="utf-8")
+    assert soup("--out", str(tmp_path / "x"), "--members", str(members[0]), str(longer)) == 2
+    assert "differ in max_length (32 against 64); a soup averages models of one recipe" in capsys.readouterr().err
 
 
 def test_average_weights_checks_the_tensors(tmp_path: Path) -> None:
