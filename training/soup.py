@@ -45,8 +45,11 @@ _OWN_FILES = frozenset({ENCODER_FILE, HEADS_FILE, SPEC_FILE, CARD_JSON, CARD_MD,
 _SAME_FIELDS = ("pooling", "max_length")
 
 
-def check_soup(out: str | Path, members: Sequence[str | Path], with_ngram: bool = True) -> list[ModelSpec]:
-    """The members' specs, once they can be averaged into ``out``.
+def check_soup(
+    out: str | Path, members: Sequence[str | Path], with_ngram: bool = True
+) -> tuple[list[ModelSpec], list[dict[str, Any]]]:
+    """The members' specs and card summaries (:func:`~training.combine.member_card`), once they can be
+    averaged into ``out``.
 
     :class:`ConfigError` for fewer than two members, ``out`` among them, or n-gram halves that differ
     while ``with_ngram``; :class:`ModelError` when a member is unusable or the members differ in
@@ -59,7 +62,8 @@ def check_soup(out: str | Path, members: Sequence[str | Path], with_ngram: bool 
         raise ConfigError(f"--out {target} is one of the members; write the soup to a directory of its own")
     check_out_dir(target)
     specs = member_specs(paths)
-    bases = [_base(p, s) for p, s in zip(paths, specs, strict=True)]
+    cards = [member_card(p, s.version) for p, s in zip(paths, specs, strict=True)]
+    bases = [_base(card, spec) for card, spec in zip(cards, specs, strict=True)]
     for path, spec, base in zip(paths[1:], specs[1:], bases[1:], strict=True):
         if base != bases[0]:
             raise ModelError(
@@ -85,7 +89,7 @@ def check_soup(out: str | Path, members: Sequence[str | Path], with_ngram: bool 
             "the members' n-gram halves differ (or only some have one), and a soup carries one: pass "
             "--no-ngram to write the network alone, then fit one with `finsentinel ngram --model OUT`"
         )
-    return specs
+    return specs, cards
 
 
 def average_weights(files: Sequence[Path]) -> dict[str, torch.Tensor]:
@@ -128,7 +132,7 @@ def write_soup(
 
     Written into a temporary directory and renamed into place, so ``out`` is never half-written.
     """
-    specs = check_soup(out, members, with_ngram)
+    specs, cards = check_soup(out, members, with_ngram)
     paths, target = [Path(m) for m in members], Path(out)
     keep_ngram = with_ngram and specs[0].ngram_weight > 0
 
@@ -144,7 +148,7 @@ def write_soup(
         spec = replace(specs[0], name=name or target.name, weights_sha256=weights_sha256(tmp),
                        ngram_weight=specs[0].ngram_weight if keep_ngram else 0.0)
         (tmp / SPEC_FILE).write_text(spec.to_json(), encoding="utf-8")
-        card = _card(spec, paths, specs, model_metrics([tmp], rows) if rows else {})
+        card = _card(spec, cards, model_metrics([tmp], rows) if rows else {})
         (tmp / CARD_JSON).write_text(json.dumps(card, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         (tmp / CARD_MD).write_text(render_combined_card(card), encoding="utf-8")
         return card
@@ -152,8 +156,7 @@ def write_soup(
     return write_atomically(target, write)
 
 
-def _card(spec: ModelSpec, paths: Sequence[Path], specs: Sequence[ModelSpec],
-          metrics: Mapping[str, Any]) -> dict[str, Any]:
+def _card(spec: ModelSpec, members: Sequence[Mapping[str, Any]], metrics: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "name": spec.name,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -161,15 +164,15 @@ def _card(spec: ModelSpec, paths: Sequence[Path], specs: Sequence[ModelSpec],
         "kind": "weight soup",
         "cost": "One encoder runs on each text: it costs one model's inference time.",
         "topics": list(spec.topics),
-        "members": [member_card(p, s.version) for p, s in zip(paths, specs, strict=True)],
+        "members": list(members),
         "validation_metrics": dict(metrics),
         "code_version": code_version(),
     }
 
 
-def _base(path: Path, spec: ModelSpec) -> str:
+def _base(card: Mapping[str, Any], spec: ModelSpec) -> str:
     """What a member was fine-tuned from: the base model's fingerprint in its card, else the path it names."""
-    fingerprint = (member_card(path, spec.version).get("base_model") or {}).get("sha256")
+    fingerprint = (card.get("base_model") or {}).get("sha256")
     return f"fingerprint {str(fingerprint)[:16]}" if fingerprint else f"path {spec.base_model!r}"
 
 
