@@ -157,11 +157,15 @@ class Crash(Exception):
     pass
 
 
-# mid-epoch, and just after an epoch boundary; with embedding offsets (training.row_embeddings) too
-@pytest.mark.parametrize(("crash_at", "rows"), [(2, "all"), (5, "all"), (5, "used")])
-def test_a_crashed_run_resumes_to_the_same_weights(base: Path, tmp_path: Path, crash_at: int, rows: str) -> None:
+# mid-epoch, and just after an epoch boundary; with embedding offsets (training.row_embeddings) too; and
+# as the Chinese recipe trains: bf16 autocast, frozen word embeddings, heads at their own learning rate
+@pytest.mark.parametrize(("crash_at", "rows", "bf16"), [(2, "all", False), (5, "all", False), (5, "used", False),
+                                                        (5, "all", True)])
+def test_a_crashed_run_resumes_to_the_same_weights(
+    base: Path, tmp_path: Path, crash_at: int, rows: str, bf16: bool
+) -> None:
     args = TrainingArgs(epochs=2, batch_size=2, lr=1e-3, max_length=24, warmup_ratio=0.25, seed=5, patience=0,
-                        embedding_rows=rows)
+                        embedding_rows=rows, bf16=bf16, train_embeddings=not bf16, head_lr=3e-3 if bf16 else 0.0)
     data = tiny_rows()[:8]
     straight = train_multitask(base, data, data[:4], args, tmp_path / "straight")
     ckpt = tmp_path / "ckpt"
