@@ -91,15 +91,15 @@ def member_specs(paths: Sequence[Path]) -> list[ModelSpec]:
     specs = []
     for path in paths:
         if is_ensemble(path):
-            raise ModelError(f"ensemble member {path} is itself an ensemble; list its members instead")
+            raise ModelError(f"member {path} is itself an ensemble directory; list its members instead")
         specs.append(check_model_dir(path))
     for path, spec in zip(paths[1:], specs[1:], strict=True):
         for field in ("topics", "sentiments", "events"):
             if getattr(spec, field) != getattr(specs[0], field):
                 raise ModelError(
                     f"models {paths[0]} and {path} have different {field} ({list(getattr(specs[0], field))} "
-                    f"against {list(getattr(spec, field))}); an ensemble averages the probabilities of "
-                    "models with the same label lists"
+                    f"against {list(getattr(spec, field))}); models are combined (ensemble or soup) only "
+                    "when their label lists are the same"
                 )
     return specs
 

@@ -67,6 +67,11 @@ def test_models_that_cannot_be_averaged_are_refused(
     assert "the members have another encoder configuration or vocabulary" in capsys.readouterr().err
     assert soup("--out", str(tmp_path / "x"), "--members", str(members[0])) == 2
     assert "expected at least two --members, got 1" in capsys.readouterr().err
+    nested = tmp_path / "pair"
+    assert main(["ensemble", "--out", str(nested), "--members", *map(str, members)]) == 0
+    capsys.readouterr()
+    assert soup("--out", str(tmp_path / "x"), "--members", str(nested), str(members[0])) == 2
+    assert f"member {nested} is itself an ensemble directory" in capsys.readouterr().err
     assert soup("--out", str(members[0]), "--members", *map(str, members)) == 2
     assert "is one of the members" in capsys.readouterr().err
     (tmp_path / "notes").mkdir()
