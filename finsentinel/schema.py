@@ -38,8 +38,14 @@ UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 
 @functools.lru_cache(maxsize=32768)  # an item's URL is needed for its id and again for its dedup keys
 def canonical_url(url: str) -> str:
-    """Return the URL with scheme/host lower-cased, fragment and tracking parameters removed."""
-    parts = urlsplit(url.strip())
+    """Return the URL with scheme/host lower-cased, fragment and tracking parameters removed.
+
+    A URL that cannot be parsed (``http://[broken``: urlsplit raises ValueError) is kept as it is.
+    """
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return url.strip()
     if not parts.scheme or not parts.netloc:
         return url.strip()
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING_PARAMS.match(k)]

@@ -80,6 +80,21 @@ def test_csv_replay_with_a_mapping(tmp_path: Path) -> None:
     assert [r.reason for r in results if isinstance(r, Skipped)] == ["missing_title"]
 
 
+def test_csv_row_with_an_oversized_field_is_skipped_not_fatal(tmp_path: Path) -> None:
+    # A field over the csv module's limit (131072 characters; also what an unclosed quote that
+    # swallows the rest of a file becomes) is one bad row: the rows around it are still replayed.
+    path = tmp_path / "posts.csv"
+    path.write_text(
+        "title,body,published_at\n"
+        "First story,short,2026-03-02T09:00:00Z\n"
+        f"Huge story,{'x' * 200_000},2026-03-02T09:01:00Z\n"
+        "Third story,short,2026-03-02T09:02:00Z\n", encoding="utf-8")
+    fetch = source(path, format="csv").fetch(Checkpoint(), datetime.now(UTC))
+    assert titles(fetch.results) == ["First story", "Third story"]
+    assert [r.reason for r in fetch.results if isinstance(r, Skipped)] == ["bad_csv"]
+    assert fetch.checkpoint.replay_key is None and str(path) in fetch.checkpoint.files
+
+
 def test_paced_replay_follows_publication_times(tmp_path: Path) -> None:
     path = jsonl(tmp_path / "r.jsonl", rows(6, step=timedelta(minutes=10)))
     src = source(path, speed=60.0)  # 10 minutes of stream per 10 seconds

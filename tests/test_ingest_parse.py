@@ -101,6 +101,16 @@ def test_parse_rss_unreadable_document_is_one_skip(data: bytes, reason: str) -> 
     assert isinstance(skipped, Skipped) and skipped.reason == reason and skipped.source == "wire"
 
 
+def test_parse_rss_entry_with_an_unparseable_link_does_not_sink_the_feed() -> None:
+    # urlsplit raises ValueError on "http://[broken" (an unclosed IPv6 bracket); that must not fail
+    # the whole feed: the other entries are kept and the odd link is used as it is.
+    data = rss(item("Good entry", "Mon, 02 Mar 2026 14:05:00 GMT", link="https://feed.example/ok"),
+               item("Entry with a broken link", "Mon, 02 Mar 2026 14:06:00 GMT", link="http://[broken/story"))
+    got = only_items(parse_rss(data, "wire", UTC, fetched_at=FETCHED))
+    assert [g.title for g in got] == ["Good entry", "Entry with a broken link"]
+    assert got[1].url == "http://[broken/story" and got[1].id == content_id(got[1].url, got[1].title, got[1].body)
+
+
 def test_parse_rss_valid_feed_without_items_is_empty_list() -> None:
     assert parse_rss(rss(), "wire", UTC, fetched_at=FETCHED) == []
 
