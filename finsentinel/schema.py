@@ -30,7 +30,12 @@ _TRACKING_PARAMS = re.compile(r"^(utm_\w+|fbclid|gclid|mc_cid|mc_eid|spm|from|re
 def _utc(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("timestamp has no time zone; expected an ISO 8601 time with offset, e.g. 2026-01-02T03:04:05Z")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+01:00: an OverflowError would escape the validation
+        raise ValueError(
+            f"timestamp {value.isoformat()} is out of range in UTC; expected a time between years 1 and 9999"
+        ) from None
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]

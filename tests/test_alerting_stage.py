@@ -138,3 +138,24 @@ def test_history_span_covers_warm_up_and_half_lives() -> None:
     assert span >= timedelta(days=SETTINGS.weekly_after_days)  # the seasonal profiles' history
     flat = history_span(SETTINGS.model_copy(update={"seasonality": False}))
     assert flat == timedelta(minutes=60 * (3 * 24 + 3))
+
+
+def test_a_timestamp_that_overflows_in_utc_is_dead_lettered_and_the_worker_goes_on(tmp_path: Path) -> None:
+    # 0001-01-01T00:00+01:00 is a valid ISO 8601 time, but it lies before datetime.min in UTC
+    raw = scored(1).to_json().decode()
+    bad = raw.replace(scored(1).published_at.isoformat().replace("+00:00", "Z"), "0001-01-01T00:00:00+01:00")
+    assert bad != raw
+    bus = LocalBus(tmp_path / "bus.sqlite3")
+    index = SqliteIndex(tmp_path / "index.sqlite3")
+    bus.publish("news.scored", bad.encode())
+    bus.publish("news.scored", scored(2).to_json())
+    bus.flush()
+    worker = StageWorker(bus, "index", "indexer", ["news.scored"], make_index_handler(index),
+                         poll_timeout_s=0.05)
+    stats = worker.run(threading.Event(), idle_exit_s=0.3)
+    assert stats.dead_lettered == 1 and index.count() == 1
+    (dead,) = bus.consumer("check", [dlq_topic("news.scored")]).poll(10, 0.5)
+    assert dead.value == bad.encode() and b"published_at" in (dead.header("x-error-reason") or b"")
+    bus.close()
+    index.close()
+
