@@ -76,7 +76,7 @@ def decode_row(line: str, source: str) -> dict[str, object] | Skipped:
     return row if isinstance(row, dict) else Skipped(source, "bad_entry", line[:200])
 
 
-def parse_part(raws: list[str | dict[str, object]], *, mapping: JsonMapping, opts: Options,
+def parse_part(raws: list[str | dict[str, object] | Skipped], *, mapping: JsonMapping, opts: Options,
                fingerprint: tuple[int, int, int] | None) -> list[Wire]:
     """Runs in a worker process: JSONL lines or CSV rows to wire results, each with its fingerprint when asked for."""
     maker = _fingerprinter(fingerprint) if fingerprint is not None else None

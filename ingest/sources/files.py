@@ -43,6 +43,7 @@ CHUNK_ROWS = 5000
 AHEAD = 2  # chunks a parallel replay keeps in its parse workers while the last one is published
 
 Result = RawItem | Skipped
+RawRow = str | dict[str, object] | Skipped  # a JSONL line, a CSV row, or a row the csv module refused
 
 
 @dataclass
@@ -186,7 +187,7 @@ class FileSource:
         return replace(chunk, origin=origin, start=start.isoformat() if start else None)
 
     def _rows(self, handle: io.TextIOBase) -> Iterator[dict[str, object] | Skipped]:
-        for raw in _raw_rows(handle, self.cfg.format == "jsonl"):
+        for raw in _raw_rows(handle, self.cfg.format == "jsonl", self.name):
             yield parse_pool.decode_row(raw, self.name) if isinstance(raw, str) else raw
 
     def warm(self) -> None:
@@ -237,7 +238,7 @@ class FileSource:
                 raws, exhausted = self._read_lines(file, position, rows)
             else:
                 with file.open("r", encoding="utf-8", errors="replace", newline="") as handle:
-                    after = islice(_raw_rows(handle, False), position, None)
+                    after = islice(_raw_rows(handle, False, self.name), position, None)
                     raws = list(islice(after, rows))
                     exhausted = len(raws) < rows or next(after, None) is None
         except OSError as exc:
@@ -249,7 +250,7 @@ class FileSource:
         futures = [pool.submit(job, raws[i:i + size]) for i in range(0, len(raws), size)]
         return _Pending((str(file), position), futures, len(raws), exhausted)
 
-    def _read_lines(self, file: Path, position: int, rows: int) -> tuple[list[str | dict[str, object]], bool]:
+    def _read_lines(self, file: Path, position: int, rows: int) -> tuple[list[RawRow], bool]:
         """Up to ``rows`` non-blank lines of a JSONL file after row ``position``; and whether the file ends there.
 
         The stream position where a read stopped is kept, so the next chunk continues from there
@@ -261,7 +262,7 @@ class FileSource:
             if self._resume is not None and self._resume[0] == key:
                 handle.seek(self._resume[1])
                 skip = 0
-            raws: list[str | dict[str, object]] = []
+            raws: list[RawRow] = []
             readline = handle.readline
             while len(raws) < rows and (line := readline()):
                 if not line.strip():
@@ -288,11 +289,19 @@ class _Pending:
     exhausted: bool
 
 
-def _raw_rows(handle: io.TextIOBase, jsonl: bool) -> Iterator[str | dict[str, object]]:
-    """Non-blank JSONL lines, or CSV rows as dicts."""
+def _raw_rows(handle: io.TextIOBase, jsonl: bool, source: str) -> Iterator[RawRow]:
+    """Non-blank JSONL lines, or CSV rows as dicts (a row the csv module refuses: a Skipped)."""
     if not jsonl:
-        yield from csv.DictReader(handle)
-        return
+        reader = csv.DictReader(handle)
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:  # e.g. a field over csv.field_size_limit(); the reader goes on at the next line
+                yield Skipped(source, "bad_csv", f"line {reader.line_num}: {exc}")
+                continue
+            yield row
     for line in handle:
         if line.strip():
             yield line
