@@ -246,7 +246,10 @@ def parse_time(value: object, default_tz: tzinfo) -> datetime | None:
         return None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         parsed = parsed.replace(tzinfo=default_tz)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01 east of UTC, 9999-12-31 west of it: no such time in UTC
+        return None
 
 
 def _is_china_time(tz: tzinfo) -> bool:

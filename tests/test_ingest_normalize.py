@@ -104,6 +104,17 @@ def test_parse_time_unreadable_is_none(value: object) -> None:
     assert parse_time(value, UTC) is None
 
 
+@pytest.mark.parametrize(("value", "zone"), [
+    ("0001-01-01 00:00:00", "Asia/Shanghai"),  # a "no date" placeholder (.NET/Go minimum) in a +08:00 source
+    ("0001-01-01T00:00:00+08:00", "UTC"),
+    ("9999-12-31 23:59:59", "-05:00"),
+    ("Fri, 31 Dec 9999 23:59:59 -0500", "UTC"),
+])
+def test_parse_time_out_of_range_in_utc_is_none(value: str, zone: str) -> None:
+    # Readable, but before 0001-01-01 or after 9999-12-31 once converted to UTC: unreadable, not a crash.
+    assert parse_time(value, resolve_tz(zone)) is None
+
+
 def test_resolve_tz_names_and_offsets() -> None:
     when = datetime(2026, 3, 2, 12, tzinfo=UTC)
     assert resolve_tz("UTC") is UTC
