@@ -26,6 +26,17 @@ from finsentinel.worker import BatchHandler, Outcome
 log = logging.getLogger(__name__)
 
 
+def _non_finite(item: ScoredItem) -> list[str]:
+    """The scores of ``item`` that are NaN or infinite.
+
+    ``from_json`` accepts the NaN and Infinity that Python's ``json.dumps`` writes, but stored as
+    JSON they become null, and the stored item would no longer parse: every query over it would fail.
+    """
+    return [f"{name}.{label}" for name, scores in (("topic_scores", item.topic_scores),
+                                                   ("sentiment_scores", item.sentiment_scores))
+            for label, value in scores.items() if not math.isfinite(value)]
+
+
 def make_index_handler(index: Index) -> BatchHandler:
     """A batch handler that upserts the ScoredItems of a batch into ``index`` in one write."""
 
@@ -34,11 +45,18 @@ def make_index_handler(index: Index) -> BatchHandler:
         items: list[ScoredItem | None] = []
         for record in records:
             try:
-                items.append(ScoredItem.from_json(record.value))
+                item = ScoredItem.from_json(record.value)
             except SchemaError as exc:
                 items.append(None)
                 outcomes.append(Outcome.failed(str(exc)))
                 continue
+            if bad := _non_finite(item):
+                items.append(None)
+                outcomes.append(Outcome.failed(
+                    f"not a valid ScoredItem: {', '.join(bad)}: expected finite numbers, got NaN or infinity"
+                ))
+                continue
+            items.append(item)
             outcomes.append(Outcome())
         valid = [i for i in items if i is not None]
         if not valid:

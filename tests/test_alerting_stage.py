@@ -159,3 +159,23 @@ def test_a_timestamp_that_overflows_in_utc_is_dead_lettered_and_the_worker_goes_
     bus.close()
     index.close()
 
+
+def test_a_record_with_non_finite_scores_is_dead_lettered_not_stored(tmp_path: Path) -> None:
+    # Python's json.dumps writes NaN/Infinity; stored as JSON they would become null and no longer parse,
+    # so every later query (and every detection run) over the index would fail.
+    import json
+
+    index = SqliteIndex(tmp_path / "index.sqlite3")
+    handler = make_index_handler(index)
+    doc = json.loads(scored(1).to_json())
+    doc["topic_scores"] = {doc["topic"]: float("nan")}
+    nan = json.dumps(doc).encode()
+    doc["topic_scores"] = {doc["topic"]: 1.0}
+    doc["sentiment_scores"] = {"negative": float("inf")}
+    inf = json.dumps(doc).encode()
+    outcomes = handler([record(0, nan), record(1, inf), record(2, scored(2).to_json())])
+    assert [o.error is None for o in outcomes] == [False, False, True]
+    assert "topic_scores" in (outcomes[0].error or "") and "sentiment_scores" in (outcomes[1].error or "")
+    assert index.count() == 1
+    assert len(index.query(limit=None)) == 1  # the index still reads back
+    index.close()
