@@ -171,7 +171,12 @@ def parse_rows(rows: Iterable[object], mapping: JsonMapping, opts: Options) -> l
 def _url(row: dict[str, Any], mapping: JsonMapping) -> str | None:
     url = get_path(row, mapping.url) if mapping.url else None
     if isinstance(url, str) and url.strip():
-        return urljoin(mapping.url_base, url.strip()) if mapping.url_base else url.strip()
+        if not mapping.url_base:
+            return url.strip()
+        try:
+            return urljoin(mapping.url_base, url.strip())
+        except ValueError:  # unparseable ("http://[broken"): kept as it is, as canonical_url keeps it
+            return url.strip()
     if mapping.url_template:
         return fill_template(mapping.url_template, row)
     return None

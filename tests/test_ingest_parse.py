@@ -111,6 +111,15 @@ def test_parse_rss_entry_with_an_unparseable_link_does_not_sink_the_feed() -> No
     assert got[1].url == "http://[broken/story" and got[1].id == content_id(got[1].url, got[1].title, got[1].body)
 
 
+def test_unparseable_link_joined_to_url_base_does_not_sink_the_response() -> None:
+    mapping = JsonMapping(items="data", title="t", time="at", url="link", url_base="https://news.example")
+    doc = json.dumps({"data": [{"t": "Relative link", "at": "2026-03-02T14:05:00Z", "link": "/a/1"},
+                               {"t": "Broken link", "at": "2026-03-02T14:06:00Z", "link": "http://[broken/2"}]})
+    got = only_items(parse_json_api(doc.encode(), "api", mapping, UTC, fetched_at=FETCHED))
+    assert [(g.title, g.url) for g in got] == [("Relative link", "https://news.example/a/1"),
+                                               ("Broken link", "http://[broken/2")]
+
+
 def test_parse_rss_valid_feed_without_items_is_empty_list() -> None:
     assert parse_rss(rss(), "wire", UTC, fetched_at=FETCHED) == []
 
