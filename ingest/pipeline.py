@@ -82,6 +82,11 @@ class Pipeline:
             out = Processed(duplicates=split.duplicates, late_copies=dict(split.late_copies))
             fresh_ids = {item.id for item in split.fresh}
             kept, prints = self._near(split.fresh, out, fresh_ids, fingerprints or {})
+            # An exact duplicate of a batch item that was then dropped as a near-duplicate repeats
+            # what that item repeats: the published original (its keys must not name an unpublished id).
+            dropped = {item.id: match.original for item, match in out.near_duplicates}
+            if dropped:
+                out.duplicates = [(item, dropped.get(original, original)) for item, original in out.duplicates]
             try:
                 self._publish(kept)
                 self.store.commit(kept, out.duplicates + [(i, m.original) for i, m in out.near_duplicates],

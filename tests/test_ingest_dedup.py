@@ -130,3 +130,29 @@ def test_unwritable_state_path_is_a_clear_error(tmp_path: Path) -> None:
     store = DedupStore(blocker / "state.db")
     with pytest.raises(DedupStoreError, match="ingest.state_path"):
         store.is_seen(raw("x"))
+
+
+def test_repeat_of_a_near_duplicate_points_at_the_published_original(tmp_path: Path) -> None:
+    # Two outlets carry the same rewritten copy of an earlier story in one batch: the second is an exact
+    # duplicate of the first, the first a near-duplicate of the story. Neither copy is published, so
+    # the second (and its keys in the state file) must point at the story, not at the first copy.
+    from finsentinel.bus.local import LocalBus
+    from finsentinel.settings import IngestSettings
+    from ingest.pipeline import Pipeline
+
+    body = ("Kestrel Cloud said on Monday it had signed a five-year agreement to supply data centre capacity "
+            "to Velora Retail, its largest contract so far, sending its shares up eight percent in early trade.")
+    story = raw("Kestrel Cloud signs five-year deal with Velora", "https://w.example/k1", body)
+    copy1 = raw("UPDATE 1-Kestrel Cloud signs five-year deal with Velora", "https://a.example/1", body)
+    copy2 = raw(copy1.title, "https://b.example/2", body)  # the same text under another URL
+    copy3 = raw(copy1.title, "https://c.example/3", body)  # and again, in a later batch
+    decisions: list[tuple[str, str, str]] = []
+    store = DedupStore(tmp_path / "s.db")
+    pipeline = Pipeline(IngestSettings(state_path=tmp_path / "s.db"), store, LocalBus(tmp_path / "bus.db"), "raw",
+                        lambda item, original, how: decisions.append((item.url or "", original, how)))
+    assert [i.id for i in pipeline.process([story]).published] == [story.id]
+    assert pipeline.process([copy1, copy2]).published == []
+    assert pipeline.process([copy2, copy3]).published == []
+    assert decisions == [("https://b.example/2", story.id, "exact"), ("https://a.example/1", story.id, "near"),
+                         ("https://b.example/2", story.id, "exact"), ("https://c.example/3", story.id, "exact")]
+    assert store.copies(story.id) == 4 and store.copies(copy1.id) == 0
