@@ -226,6 +226,37 @@ def test_publish_builds_one_producer_lazily_and_flush_checks_every_record(fake_p
     assert producer.closed and len(fake_producer.instances) == 1
 
 
+def test_a_delivery_failure_is_reported_to_the_thread_that_published_the_record(
+    fake_producer: type[FakeProducer],
+) -> None:
+    # The alert worker and its alerts-topic sink (a notifier thread) share one bus. The worker's
+    # failed dead letter must fail the worker's flush (so it does not commit), whichever thread
+    # happens to flush first.
+    bus = KafkaBus(KafkaSettings(bootstrap_servers="k1:9092"))
+    bus.publish("t", b"warm-up")
+    bus.flush()
+    (producer,) = fake_producer.instances
+    producer.fail_next = kerr.NotEnoughReplicasError("only 1 in sync")
+    bus.publish("news.scored.dlq", b"dead letter")  # the worker thread; its delivery fails
+    producer.fail_next = None
+    errors: list[BaseException] = []
+
+    def sink() -> None:
+        bus.publish("alerts", b"alert")
+        try:
+            bus.flush()
+        except BusError as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=sink)
+    thread.start()
+    thread.join()
+    with pytest.raises(BusError, match=r"delivery of 1 of 1 records failed .*NotEnoughReplicasError"):
+        bus.flush()
+    assert errors == []  # the sink's own record was delivered
+    bus.close()
+
+
 class FakeAdmin:
     instances: list[FakeAdmin] = []
     codes: dict[str, int] = {}

@@ -171,3 +171,41 @@ def test_a_live_member_keeps_its_lease(tmp_path: Path) -> None:
     first.close()
     second.close()
     bus.close()
+
+
+def test_a_flush_failing_on_another_thread_does_not_lose_this_threads_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The alert worker and its alerts-topic sink (a notifier thread) share one bus. If the sink's
+    # flush takes the worker's pending dead letters with it and fails, the worker's own flush must
+    # not return as if they were durable: the worker would commit and the records would be gone.
+    import threading
+
+    bus = LocalBus(tmp_path / "bus.sqlite3")
+    bus.ensure_topics(["news.scored.dlq", "alerts"])
+    bus.publish("news.scored.dlq", b"dead letter")  # the worker thread, before its flush
+    errors: list[BaseException] = []
+
+    def failing_append(rows: object) -> None:
+        raise BusError("local bus write failed: disk I/O error")
+
+    def sink() -> None:
+        bus.publish("alerts", b"alert")
+        try:
+            bus.flush()
+        except BusError as exc:
+            errors.append(exc)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(bus, "_append", failing_append)
+        thread = threading.Thread(target=sink)
+        thread.start()
+        thread.join()
+    assert len(errors) == 1
+    try:
+        bus.flush()
+    except BusError:
+        pass  # reporting the loss is fine: the worker then redoes its batch
+    else:
+        assert bus.end_offsets(["news.scored.dlq"]) == {"news.scored.dlq": 1}, "flush returned, record lost"
+    bus.close()

@@ -73,7 +73,7 @@ class Bus(Protocol):
         ...
 
     def flush(self, timeout_s: float = 30.0) -> None:
-        """Block until every published record is durable, or raise BusError."""
+        """Block until every record this thread published is durable, or raise BusError."""
         ...
 
     def consumer(self, group: str, topics: Sequence[str]) -> Consumer:

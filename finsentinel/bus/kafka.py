@@ -211,7 +211,9 @@ class KafkaBus:
         self._producer_config = producer_config(settings)  # validates the settings now, connects later
         self._lock = threading.Lock()
         self._producer: Any = None
-        self._futures: list[Any] = []
+        # Delivery futures not yet checked, per publishing thread: each thread's flush answers for its
+        # own records, so a failure is not reported to (and swallowed by) another thread's flush.
+        self._futures: dict[int, list[Any]] = {}
 
     def _error(self, action: str, exc: BaseException) -> BusError:
         return translate(action, self.servers, exc)
@@ -259,12 +261,12 @@ class KafkaBus:
         except _KAFKA_ERRORS as exc:
             raise self._error(f"publish to {topic}", exc) from exc
         with self._lock:
-            self._futures.append(future)
+            self._futures.setdefault(threading.get_ident(), []).append(future)
 
     def flush(self, timeout_s: float = 30.0) -> None:
-        """Wait until every record published since the last flush is acknowledged, or raise BusError."""
+        """Wait until every record this thread published since its last flush is acknowledged, or raise BusError."""
         with self._lock:
-            producer, futures, self._futures = self._producer, self._futures, []
+            producer, futures = self._producer, self._futures.pop(threading.get_ident(), [])
         if producer is None:
             return
         try:

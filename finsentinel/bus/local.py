@@ -44,6 +44,8 @@ CREATE TABLE IF NOT EXISTS group_leases (
 
 AUTO_FLUSH = 1000
 
+_Row = tuple[str, bytes | None, bytes, str | None, int]
+
 
 def _connect(path: Path) -> sqlite3.Connection:
     try:
@@ -87,7 +89,10 @@ class LocalBus:
         self.lease_s = lease_s
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
-        self._pending: list[tuple[str, bytes | None, bytes, str | None, int]] = []
+        # Records not yet flushed, per publishing thread: each thread's flush writes (and answers for)
+        # its own. With one shared list, a thread whose flush failed dropped another thread's records,
+        # and that thread's flush then returned as if they were durable (and its input was committed).
+        self._pending: dict[int, list[_Row]] = {}
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -102,23 +107,25 @@ class LocalBus:
         if not isinstance(value, bytes | bytearray):
             raise BusError(f"publish to {topic}: expected bytes, got {type(value).__name__}")
         with self._lock:
-            self._pending.append((topic, key, bytes(value), _encode_headers(headers), int(time.time() * 1000)))
-            full = len(self._pending) >= AUTO_FLUSH
+            pending = self._pending.setdefault(threading.get_ident(), [])
+            pending.append((topic, key, bytes(value), _encode_headers(headers), int(time.time() * 1000)))
+            full = len(pending) >= AUTO_FLUSH
         if full:
             self.flush()
 
     def flush(self, timeout_s: float = 30.0) -> None:
+        """Write the records this thread published since its last flush (other threads flush their own)."""
         with self._lock:
-            pending, self._pending = self._pending, []
+            pending = self._pending.pop(threading.get_ident(), [])
             if not pending:
                 return
             # Like Kafka's producer, a failed flush drops the batch and reports it: the caller has
             # not committed its input, so the batch is redone rather than published twice.
             self._append(pending)
 
-    def _append(self, pending: list[tuple[str, bytes | None, bytes, str | None, int]]) -> None:
+    def _append(self, pending: list[_Row]) -> None:
         with _tx(self._db()) as db:
-            by_topic: dict[str, list[tuple[str, bytes | None, bytes, str | None, int]]] = {}
+            by_topic: dict[str, list[_Row]] = {}
             for row in pending:
                 by_topic.setdefault(row[0], []).append(row)
             for topic, rows in by_topic.items():
@@ -143,8 +150,12 @@ class LocalBus:
         return {t: int(rows.get(t, 0)) for t in topics}
 
     def close(self) -> None:
-        self.flush()
+        """Write what every thread left unflushed, then close the connection."""
         with self._lock:
+            pending = [row for rows in self._pending.values() for row in rows]
+            self._pending.clear()
+            if pending:
+                self._append(pending)
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
