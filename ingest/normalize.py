@@ -113,8 +113,13 @@ def html_to_text(html: str) -> str:
     if "<" not in html and "&" not in html:
         return clean_text(html, keep_lines=True)
     parser = _TextExtractor()
-    parser.feed(html)
-    parser.close()
+    try:
+        parser.feed(html)
+        parser.close()
+    except AssertionError:  # how the stdlib parser refuses a "<![" that opens no marked section: it is text
+        parser = _TextExtractor()
+        parser.feed(html.replace("<![", "&lt;!["))
+        parser.close()
     return clean_text("".join(parser.parts), keep_lines=True)
 
 

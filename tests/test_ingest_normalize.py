@@ -28,6 +28,16 @@ def test_html_to_text_strips_tags_scripts_and_decodes_entities() -> None:
     assert html_to_text(html) == "Profit rose 12% & more\none\ntwo\ntail <ok>"
 
 
+@pytest.mark.parametrize(("html", "text"), [
+    ("use x<![y to match", "use x<![y to match"),  # the stdlib parser: "unknown status keyword"
+    ("<p>see <![ here</p>", "see <![ here"),  # "expected name token"
+])
+def test_html_to_text_survives_a_stray_marked_section_opener(html: str, text: str) -> None:
+    # A post or body with "<![" that opens no marked section is text, not a parser crash that
+    # would fail the whole fetch.
+    assert html_to_text(html) == text
+
+
 def test_html_to_text_keeps_plain_text_and_breaks() -> None:
     assert html_to_text("line one<br/>line two") == "line one\nline two"
     assert html_to_text("no markup at all") == "no markup at all"
