@@ -28,7 +28,12 @@ _BLOCK_TAGS = frozenset(
     "p div br li ul ol tr table h1 h2 h3 h4 h5 h6 blockquote section article header footer pre hr".split()
 )
 _SKIP_TAGS = frozenset({"script", "style", "noscript", "template"})
-_INVISIBLE = re.compile("[\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\ufeff\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Lone surrogates too: a JSON "\ud83d" escape (half an emoji, text cut at a UTF-16 length) decodes to
+# one, and it cannot be encoded as UTF-8 (hashed, published).
+_SURROGATES = "\ud800-\udfff"
+_INVISIBLE = re.compile(
+    f"[\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\ufeff\x00-\x08\x0b\x0c\x0e-\x1f\x7f{_SURROGATES}]")
+_SURROGATE = re.compile(f"[{_SURROGATES}]")
 _OFFSET = re.compile(r"^(?:UTC|GMT)?\s*([+-])(\d{1,2}):?(\d{2})?$", re.I)
 
 _HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f]")
@@ -136,6 +141,11 @@ def clean_text(text: str, keep_lines: bool = False) -> str:
         return " ".join(text.split())
     lines = (" ".join(line.split()) for line in text.split("\n"))
     return "\n".join(line for line in lines if line)
+
+
+def drop_surrogates(text: str) -> str:
+    """``text`` without lone surrogates (see :data:`_INVISIBLE`): for fields that get no :func:`clean_text`."""
+    return text if text.isascii() else _SURROGATE.sub("", text)
 
 
 def detect_lang(text: str) -> str:

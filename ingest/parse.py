@@ -20,7 +20,15 @@ import feedparser
 
 from finsentinel.schema import RawItem, content_id
 from ingest.mappings import NEWSAPI, SOCIAL, JsonMapping, fill_template, get_path, mapping_for
-from ingest.normalize import cap_body, clean_text, detect_lang, entity_hints, html_to_text, parse_time
+from ingest.normalize import (
+    cap_body,
+    clean_text,
+    detect_lang,
+    drop_surrogates,
+    entity_hints,
+    html_to_text,
+    parse_time,
+)
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +203,7 @@ def _hints(value: object) -> tuple[str, ...]:
         if isinstance(value, str) else ()
     out = []
     for raw in values:
-        text = str(raw).strip() if isinstance(raw, str | int) else ""
+        text = drop_surrogates(str(raw)).strip() if isinstance(raw, str | int) else ""
         if text:
             out.append("$" + text if _BARE_TICKER.match(text) else text)
     return tuple(dict.fromkeys(out))
@@ -217,7 +225,8 @@ def to_item(entry: Entry, opts: Options, raw: object = None) -> RawItem | Skippe
         return Skipped(source, "future_date", f"{published.isoformat()}: {title[:EXCERPT_CHARS]}")
     body = html_to_text(entry.body) if isinstance(entry.body, str) else ""
     body, _ = cap_body(body, opts.max_body_chars)
-    url = entry.url.strip() if isinstance(entry.url, str) and entry.url.strip() else None
+    url = drop_surrogates(entry.url).strip() if isinstance(entry.url, str) else None
+    url = url or None
     text = f"{title}\n{body}"
     if opts.lang in ("zh", "en"):
         lang = opts.lang

@@ -95,6 +95,22 @@ def test_csv_row_with_an_oversized_field_is_skipped_not_fatal(tmp_path: Path) ->
     assert fetch.checkpoint.replay_key is None and str(path) in fetch.checkpoint.files
 
 
+def test_jsonl_row_with_a_lone_surrogate_escape_is_replayed(tmp_path: Path) -> None:
+    # Text cut at a UTF-16 length leaves half an emoji, written by JSON encoders as "\ud83d"; the
+    # standard library decodes it to a lone surrogate, which cannot be hashed or published as UTF-8.
+    path = tmp_path / "r.jsonl"
+    row = {"title": "Kestrel Cloud to the moon \ud83d", "body": "Buying more \ud83d",
+           "url": "https://r.example/1\ud83d", "published_at": "2026-03-02T09:00:00Z"}
+    line = json.dumps(row)  # ensure_ascii: the surrogate is written as the escape \ud83d
+    assert "\\ud83d" in line
+    path.write_text(line + "\n" + json.dumps(rows(1)[0]) + "\n", encoding="utf-8")
+    fetch = source(path).fetch(Checkpoint(), datetime.now(UTC))
+    got = [r for r in fetch.results if isinstance(r, RawItem)]
+    assert [g.title for g in got] == ["Kestrel Cloud to the moon", "Story 0 about Kestrel Cloud"]
+    assert got[0].body == "Buying more" and got[0].url == "https://r.example/1"
+    assert all(RawItem.from_json(g.to_json()) == g for g in got)
+
+
 def test_paced_replay_follows_publication_times(tmp_path: Path) -> None:
     path = jsonl(tmp_path / "r.jsonl", rows(6, step=timedelta(minutes=10)))
     src = source(path, speed=60.0)  # 10 minutes of stream per 10 seconds
