@@ -42,7 +42,8 @@ def read_healths(path: Path) -> dict[str, Health]:
     if not path.exists():
         return {}
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10.0)
+        # as_uri() percent-encodes '#', '?' and '%', which would otherwise end or alter the file name
+        conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=10.0)
         try:
             rows = conn.execute("SELECT source, health FROM sources").fetchall()
         finally:

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from finsentinel.settings import HttpSettings
+from ingest.dedup import DedupStore
 from ingest.health import Counts, Health, after_failure, after_success, is_paused
+from ingest.status import read_healths
 
 POLICY = HttpSettings(breaker_failures=3, breaker_pause_s=60, breaker_max_pause_s=200, suspicious_after=2)
 
@@ -47,3 +53,16 @@ def test_health_round_trips_through_json() -> None:
     again = Health.from_json(health.to_json())
     assert again == health and len(again.last_error or "") == 500
     assert Health.from_json(None) == Health() and Health.from_json('{"fetched": 2, "from_the_future": 1}').fetched == 2
+
+
+@pytest.mark.parametrize("folder", ["build#3", "what?", "100%25 done"])
+def test_status_reads_a_state_file_whose_path_has_uri_characters(tmp_path: Path, folder: str) -> None:
+    # read_healths opens the file through an SQLite URI (read-only mode): '#', '?' and '%' in the path
+    # must not cut it short (reading, or creating, another file and showing every source as never run).
+    path = tmp_path / folder / "ingest.sqlite3"
+    store = DedupStore(path)
+    store.save_health({"wire": Health(fetches=3, fetched=7)})
+    store.close()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert read_healths(path) == {"wire": Health(fetches=3, fetched=7)}
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing created beside it
