@@ -51,3 +51,16 @@ def test_detect_without_json_prints_one_timestamp_per_line(capsys: pytest.Captur
     series.write_text("timestamp,value\n", encoding="utf-8")
     assert main(["detect", "--series", str(series)]) == 2
     assert "after the header, got none" in capsys.readouterr().err
+
+
+def test_detect_reads_a_series_with_a_byte_order_mark_and_rejects_other_encodings_in_one_line(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    series = tmp_path / "series.csv"
+    series.write_text("timestamp,value\n2015-03-01 00:00:00,3\n", encoding="utf-8-sig")  # Excel's "CSV UTF-8"
+    assert main(["detect", "--series", str(series), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"alerts": []}
+    series.write_text("timestamp,value\n2015-03-01 00:00:00,3\n", encoding="utf-16")
+    assert main(["detect", "--series", str(series)]) == 2
+    err = capsys.readouterr().err
+    assert "series.csv" in err and "UTF-8" in err and len(err.strip().splitlines()) == 1

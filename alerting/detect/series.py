@@ -90,10 +90,13 @@ def detect_series(timestamps: Sequence[datetime], values: Sequence[float], setti
 def read_nab_csv(path: Path) -> tuple[list[str], list[datetime], list[float]]:
     """A NAB-format ``timestamp,value`` file: the timestamps as written, parsed (as UTC), and values."""
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
+        with path.open(newline="", encoding="utf-8-sig") as handle:  # -sig: spreadsheets write a BOM
             rows = list(csv.reader(handle))
     except OSError as exc:
         raise ConfigError(f"cannot read the series file {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise SchemaError(f"{path}: expected UTF-8 text, got byte {exc.object[exc.start]:#04x} at byte "
+                          f"{exc.start}; save the series as UTF-8 CSV") from exc
     if not rows or [c.strip() for c in rows[0][:2]] != ["timestamp", "value"]:
         raise SchemaError(f"{path}: expected a NAB series with the header 'timestamp,value', "
                           f"got {','.join(rows[0]) if rows else 'an empty file'!r}")
