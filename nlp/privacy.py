@@ -11,6 +11,10 @@ matched, so that stock codes, prices, dates and order numbers survive:
   landlines with an area code (``010-12345678``, ``(0755) 8888 6666``), and ``+`` international
   numbers of 8-15 digits.
 
+Full-width characters (``１３８１２３４５６７８``, ``ｚｈａｎｇ＠ｅｘａｍｐｌｅ．ｃｏｍ``, as typed with a Chinese input
+method) and ideographic spaces are matched as their ASCII forms; the text around a masked span is
+kept as it was.
+
 Hand-written: the available PII libraries (e.g. Presidio) pull in spaCy models and do not know
 Chinese ID numbers; these four patterns are short and tested.
 """
@@ -29,6 +33,9 @@ CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
 MOBILE = re.compile(r"(?<![\d+])(?:(?:\+|00)86[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2}(?!\d)")
 LANDLINE = re.compile(r"(?<!\d)(?:\(0\d{2,3}\)\s?|0\d{2,3}[ -])\d{3,4}[ -]?\d{4}(?!\d)")
 INTERNATIONAL = re.compile(r"(?<![\w+])\+\d{1,3}(?:[ -]?\(?\d{1,4}\)?){2,5}(?!\d)")
+
+_FOLD = {**{code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}, 0x3000: ord(" ")}
+"""Full-width ASCII forms and the ideographic space to ASCII: one character for one, so positions agree."""
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
@@ -81,15 +88,22 @@ def luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
-def _sub(pattern: re.Pattern[str], kind: str, text: str, counts: Counter[str], check: object = None) -> str:
-    def replace(match: re.Match[str]) -> str:
-        value = match.group(0)
-        if callable(check) and not check(value):
-            return value
+def _sub(
+    pattern: re.Pattern[str], kind: str, texts: tuple[str, str], counts: Counter[str], check: object = None
+) -> tuple[str, str]:
+    """Replace the checked matches of ``pattern`` in the folded text, and the same spans in the original."""
+    text, folded = texts
+    kept, kept_folded, last = [], [], 0
+    for match in pattern.finditer(folded):
+        if callable(check) and not check(match.group(0)):
+            continue
         counts[kind] += 1
-        return f"[{kind}]"
-
-    return pattern.sub(replace, text)
+        kept += [text[last : match.start()], f"[{kind}]"]
+        kept_folded += [folded[last : match.start()], f"[{kind}]"]
+        last = match.end()
+    if not kept:
+        return texts
+    return "".join(kept) + text[last:], "".join(kept_folded) + folded[last:]
 
 
 def _card(value: str) -> bool:
@@ -102,14 +116,15 @@ def mask_pii_counts(text: str) -> Masked:
     if not text:
         return Masked(text, {})
     counts: Counter[str] = Counter()
-    out = _sub(EMAIL, "EMAIL", text, counts)
-    out = _sub(ID18, "ID", out, counts, is_cn_id)
-    out = _sub(ID15, "ID", out, counts, is_cn_id)
-    out = _sub(MOBILE, "PHONE", out, counts)
-    out = _sub(CARD, "CARD", out, counts, _card)
-    out = _sub(LANDLINE, "PHONE", out, counts)
-    out = _sub(INTERNATIONAL, "PHONE", out, counts, lambda v: 8 <= sum(c.isdigit() for c in v) <= 15)
-    return Masked(out, dict(counts))
+    texts = (text, text.translate(_FOLD))
+    texts = _sub(EMAIL, "EMAIL", texts, counts)
+    texts = _sub(ID18, "ID", texts, counts, is_cn_id)
+    texts = _sub(ID15, "ID", texts, counts, is_cn_id)
+    texts = _sub(MOBILE, "PHONE", texts, counts)
+    texts = _sub(CARD, "CARD", texts, counts, _card)
+    texts = _sub(LANDLINE, "PHONE", texts, counts)
+    texts = _sub(INTERNATIONAL, "PHONE", texts, counts, lambda v: 8 <= sum(c.isdigit() for c in v) <= 15)
+    return Masked(texts[0], dict(counts))
 
 
 def mask_pii(text: str) -> str:

@@ -63,3 +63,24 @@ def test_checksums() -> None:
     assert is_cn_id(VALID_ID) and VALID_ID == "11010519491231002X"
     assert not is_cn_id("123") and not is_cn_id("1101051949123100AX")
     assert luhn_ok("4111111111111111") and not luhn_ok("4111111111111112")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("电话１３８１２３４５６７８", "电话[PHONE]"),  # full-width digits, as typed with a Chinese IME
+        ("手机：１３８－１２３４－５６７８。", "手机：[PHONE]。"),
+        ("热线（０７５５）８８８８ ６６６６", "热线[PHONE]"),
+        ("邮箱ｚｈａｎｇ＠ｅｘａｍｐｌｅ．ｃｏｍ，谢谢", "邮箱[EMAIL]，谢谢"),
+        (f"身份证{VALID_ID.translate({ord(c): ord(c) + 0xFEE0 for c in '0123456789X'})}号", "身份证[ID]号"),
+        ("电话：138　1234　5678", "电话：[PHONE]"),  # ideographic spaces between the groups
+    ],
+)
+def test_full_width_personal_data_is_masked(text: str, expected: str) -> None:
+    assert mask_pii(text) == expected
+
+
+def test_full_width_look_alikes_survive_and_the_rest_is_kept() -> None:
+    text = "贵州茅台（６００５１９）收于１８５０．５元，２０２４年３月１２日"
+    assert mask_pii(text) == text
+    assert mask_pii("ＡＢＣ电话１３８１２３４５６７８ＸＹＺ") == "ＡＢＣ电话[PHONE]ＸＹＺ"
