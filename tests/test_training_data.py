@@ -122,3 +122,13 @@ def test_language_guess() -> None:
 def test_shared_data_reads_with_the_tfns_map(shared_data: Path) -> None:
     rows = read_rows(shared_data / "tfns_sentiment" / "valid.jsonl", MAP)
     assert len(rows) == 2388 and {r["label"] for r in rows} == {"negative", "neutral", "positive"}
+
+
+def test_numeric_labels_of_a_csv_with_blank_cells_map_as_written(tmp_path: Path) -> None:
+    """A blank cell makes pandas read a numeric column as floats (1 -> 1.0); the label map says 1."""
+    path = tmp_path / "mixed.csv"
+    path.write_text("text,label,topic\nstocks rise,1,\nstocks fall,0,\nrates held,,2\nrates cut,,3\n",
+                    encoding="utf-8")
+    rows = read_rows(path, parse_label_map("0=negative,1=positive"))
+    assert [r.get("label") for r in rows] == ["positive", "negative", None, None]
+    assert [r.get("topic") for r in rows] == [None, None, "2", "3"]

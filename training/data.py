@@ -109,6 +109,13 @@ def load_records(source: str | Path) -> list[dict[str, Any]]:
         ) from exc
 
 
+def _label_text(value: Any) -> str:
+    """A label as written in its file: ``1`` for the 1.0 pandas reads from a numeric CSV column with blank cells."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def normalise_rows(
     records: Iterable[Mapping[str, Any]], label_map: Mapping[str, str], source: str
 ) -> list[dict[str, Any]]:
@@ -121,7 +128,7 @@ def normalise_rows(
         row: dict[str, Any] = {"text": text, "lang": str(record.get("lang") or guess_lang(text))}
         label, topic = record.get("label"), record.get("topic")
         if label is not None and str(label) != "":
-            mapped = label_map.get(str(label), str(label))
+            mapped = label_map.get(_label_text(label), _label_text(label))
             if sentiment_choices(mapped) is None:
                 raise ConfigError(
                     f"{source} row {n}: sentiment label {label!r} is not one of {list(SENTIMENTS)}; "
@@ -130,7 +137,7 @@ def normalise_rows(
                 )
             row["label"] = mapped
         if topic is not None and str(topic) != "":
-            row["topic"] = str(topic)
+            row["topic"] = _label_text(topic)
         if "label" in row or "topic" in row:
             rows.append(row)
         else:
