@@ -58,7 +58,7 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     rows = []
     try:
-        with path.open(encoding="utf-8") as fh:
+        with path.open(encoding="utf-8-sig") as fh:  # -sig: a byte order mark (Windows editors) is skipped
             for n, line in enumerate(fh, start=1):
                 if not line.strip():
                     continue
@@ -68,6 +68,11 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
                 rows.append(row)
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not UTF-8 text ({exc.reason}); expected JSON Lines in UTF-8: convert it first, "
+            "e.g. `iconv -f GBK -t UTF-8 IN > OUT`"
+        ) from exc
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path} line {exc.lineno}: not valid JSON ({exc.msg})") from exc
     return rows

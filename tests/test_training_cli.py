@@ -270,3 +270,24 @@ def test_evaluate_scores_several_models_as_the_mean_of_their_probabilities(
     other = make_tiny_model_dir(tmp_path / "c", topics=("Earnings", "Macro"))
     assert main([*argv[:1], "--model", str(a), str(other), *argv[1:]]) == 2
     assert "have different topics" in capsys.readouterr().err
+
+
+def test_predict_reads_a_jsonl_with_a_byte_order_mark(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Windows editors save UTF-8 with a BOM; `train` reads such files, so `predict` must too."""
+    from tests.tiny_model import make_tiny_model_dir
+
+    model = make_tiny_model_dir(tmp_path / "model")
+    data = tmp_path / "bom.jsonl"
+    data.write_bytes(b"\xef\xbb\xbf" + '{"text": "极光汽车股价大涨"}\n{"text": "Profit falls"}\n'.encode())
+    out = tmp_path / "out.jsonl"
+    summary = run_json(capsys, "predict", "--model", str(model), "--input", str(data), "--output", str(out))
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert summary["rows"] == 2 and [r["text"] for r in rows] == ["极光汽车股价大涨", "Profit falls"]
+
+
+def test_predict_names_an_input_that_is_not_utf8(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "gbk.jsonl"
+    data.write_bytes('{"text": "极光汽车股价大涨"}\n'.encode("gbk"))
+    code = main(["predict", "--model", str(tmp_path / "none"), "--input", str(data), "--output", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and str(data) in err and "UTF-8" in err
