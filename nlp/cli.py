@@ -62,7 +62,10 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
             for n, line in enumerate(fh, start=1):
                 if not line.strip():
                     continue
-                row = json.loads(line)
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:  # its lineno counts within the one line
+                    raise ConfigError(f"{path} line {n}: not valid JSON ({exc.msg})") from exc
                 if not isinstance(row, dict) or not isinstance(row.get("text"), str):
                     raise ConfigError(f"{path} line {n}: expected a JSON object with a 'text' string")
                 rows.append(row)
@@ -73,8 +76,6 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
             f"{path} is not UTF-8 text ({exc.reason}); expected JSON Lines in UTF-8: convert it first, "
             "e.g. `iconv -f GBK -t UTF-8 IN > OUT`"
         ) from exc
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path} line {exc.lineno}: not valid JSON ({exc.msg})") from exc
     return rows
 
 

@@ -291,3 +291,11 @@ def test_predict_names_an_input_that_is_not_utf8(tmp_path: Path, capsys: pytest.
     code = main(["predict", "--model", str(tmp_path / "none"), "--input", str(data), "--output", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert code == 2 and str(data) in err and "UTF-8" in err
+
+
+def test_predict_names_the_line_that_is_not_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "bad.jsonl"
+    data.write_text('{"text": "a"}\n\n{"text": "b"}\n{"text": oops}\n', encoding="utf-8")
+    code = main(["predict", "--model", str(tmp_path / "none"), "--input", str(data), "--output", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and f"{data} line 4: not valid JSON" in err
