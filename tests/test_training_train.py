@@ -151,3 +151,13 @@ def test_classification_metrics_match_hand_computed_values() -> None:
         classification_metrics(["a"], [])
     per_lang = head_metrics(["a", None, "b"], ["a", "a", "a"], ["en", "en", "zh"])
     assert per_lang["n"] == 2 and per_lang["by_lang"]["zh"]["accuracy"] == 0.0
+
+
+def test_ngram_half_trains_beside_partial_sentiment_labels(base: Path, tmp_path: Path) -> None:
+    """Partial labels (neutral|positive) train the network; the n-gram half learns from full labels only."""
+    rows = tiny_rows()
+    partial = [{**r, "label": "neutral|positive"} for r in rows if r["label"] != "negative"][:4]
+    args = TrainingArgs(epochs=1, batch_size=4, lr=1e-3, max_length=24, seed=3, ngram_weight=0.3,
+                        ngram_analysers="char")
+    result = train_multitask(base, [*rows, *partial], [], args, tmp_path / "m")
+    assert result.spec.ngram_weight == 0.3 and (tmp_path / "m" / "ngram.json").is_file()

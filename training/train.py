@@ -30,6 +30,7 @@ from nlp.vocab import extend_vocab
 from training.args import TrainingArgs
 from training.card import build_card, describe_rows, rows_sha256
 from training.checkpoint import Checkpointer, run_fingerprint
+from training.data import is_partial
 from training.encoder import base_fingerprint, load_base, resolve_base_model
 from training.loop import Encoded, LoopResult, Progress, StepHook, encode_rows, row_events, train_loop
 from training.metrics import evaluate, metrics_from_probabilities, metrics_line
@@ -284,7 +285,9 @@ def _fit_ngram(
     heads: dict[str, list[str]] = {"topic": list(labels.topics), "sentiment": list(SENTIMENTS)}
     if labels.events:
         heads["events"] = list(labels.events)
-    rows = [r for r in rows_train if any(r.get(k) is not None for k in ("topic", "label", "events"))]
+    # A linear n-gram model cannot learn from partial labels (neutral|positive): those rows lose the label.
+    plain = [{k: v for k, v in r.items() if k != "label"} if is_partial(r.get("label")) else r for r in rows_train]
+    rows = [r for r in plain if any(r.get(k) is not None for k in ("topic", "label", "events"))]
     ngram = fit_ngram(rows, heads, args.ngram_analysers, args.ngram_c, args.seed, balanced=args.class_weights)
     report(f"n-gram model ({args.ngram_analysers}) fitted in {time.perf_counter() - started:.0f}s, "
            f"weight {args.ngram_weight}")
