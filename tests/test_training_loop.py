@@ -329,3 +329,16 @@ def test_row_offsets_fold_into_a_plain_embedding() -> None:
     assert type(encoder.table) is torch.nn.Embedding and torch.equal(encoder.table(ids), want)
     with pytest.raises(TypeError, match="expected an nn.Embedding"):
         attach(_Holder(torch.nn.Linear(2, 2)), [1])
+
+
+def test_a_checkpoint_directory_that_holds_something_else_is_refused(base: Path, tmp_path: Path) -> None:
+    """--checkpoint is replaced every quarter epoch and deleted at the end: never over other files."""
+    args = TrainingArgs(epochs=1, batch_size=4, lr=1e-3, max_length=24, seed=5)
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "keep.txt").write_text("keep me", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not a checkpoint directory"):
+        train_multitask(base, tiny_rows(), [], args, tmp_path / "m", checkpoint_dir=notes)
+    assert (notes / "keep.txt").read_text(encoding="utf-8") == "keep me" and not (tmp_path / "m").exists()
+    with pytest.raises(ConfigError, match="the same directory as the model"):
+        train_multitask(base, tiny_rows(), [], args, tmp_path / "m", checkpoint_dir=tmp_path / "m")

@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import save_file
 from transformers import BertForMaskedLM, BertModel, DataCollatorForLanguageModeling
 
-from finsentinel.errors import ModelError
+from finsentinel.errors import ConfigError, ModelError
 from tests.tiny_model import make_tiny_base_dir
 from training.encoder import load_base
 from training.mlm import (
@@ -128,3 +128,14 @@ def test_a_crashed_pre_training_resumes_to_the_same_weights(tmp_path: Path, cras
     messages.clear()
     pretrain_mlm(base, texts, other, tmp_path / "again", messages.append, checkpoint_dir=ckpt)
     assert not any(m.startswith("resumed") for m in messages)  # other arguments: started afresh
+
+
+def test_a_checkpoint_directory_that_holds_something_else_is_refused(tmp_path: Path) -> None:
+    base = make_tiny_base_dir(tmp_path / "base")
+    args = MlmArgs(epochs=1, batch_size=2, max_length=16, extend_vocab=False, seed=3)
+    texts = ["aurora shares plunge after fraud probe"] * 4
+    with pytest.raises(ConfigError, match="not a checkpoint directory"):
+        pretrain_mlm(base, texts, args, tmp_path / "out", checkpoint_dir=base)  # the base model itself
+    assert (base / "config.json").is_file() and not (tmp_path / "out").exists()
+    with pytest.raises(ConfigError, match="the same directory as the model"):
+        pretrain_mlm(base, texts, args, tmp_path / "out", checkpoint_dir=tmp_path / "out")

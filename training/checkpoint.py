@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, load_model, save_file, save_model
 
+from finsentinel.errors import ConfigError
 from training.encoder import base_fingerprint
 
 log = logging.getLogger(__name__)
@@ -138,6 +139,23 @@ def load_checkpoint(
         epoch_generator=rng.get("epoch_generator"),
     )
     return state, best
+
+
+def check_checkpoint_dir(directory: Path, out: Path) -> None:
+    """Refuse a checkpoint directory that would destroy something: the checkpoint is replaced while
+    training and deleted once the model in ``out`` is written."""
+    if directory.resolve() == out.resolve() or directory.resolve() in out.resolve().parents:
+        raise ConfigError(
+            f"--checkpoint {directory} is the same directory as the model (--out {out}) or holds it, and a "
+            "checkpoint is deleted when the model is written: give the checkpoint a directory of its own"
+        )
+    if directory.exists() and (
+        not directory.is_dir() or (any(directory.iterdir()) and not (directory / META).is_file())
+    ):
+        raise ConfigError(
+            f"--checkpoint {directory} exists and is not a checkpoint directory (no {META}); it would be "
+            "replaced and deleted: name a new directory, or one an interrupted run of this command wrote"
+        )
 
 
 def run_fingerprint(data_sha256: str, arguments: Mapping[str, Any], base_path: Path) -> str:

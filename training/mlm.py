@@ -29,7 +29,7 @@ from transformers.utils import logging as hf_logging
 from finsentinel.errors import ConfigError, ModelError
 from nlp.vocab import extend_vocab
 from training.card import code_version, rows_sha256
-from training.checkpoint import Checkpointer, LoopState, run_fingerprint
+from training.checkpoint import Checkpointer, LoopState, check_checkpoint_dir, run_fingerprint
 from training.encoder import load_base, resolve_base_model
 
 log = logging.getLogger(__name__)
@@ -201,6 +201,8 @@ def pretrain_mlm(
     report = progress or (lambda message: log.info("%s", message))
     if not texts:
         raise ConfigError("pre-training needs at least one text")
+    if checkpoint_dir is not None:
+        check_checkpoint_dir(Path(checkpoint_dir), Path(out_dir))
     previous = torch.get_num_threads()
     try:
         if args.threads:

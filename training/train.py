@@ -29,7 +29,7 @@ from nlp.torch_backend import predict_proba
 from nlp.vocab import extend_vocab
 from training.args import TrainingArgs
 from training.card import build_card, describe_rows, rows_sha256
-from training.checkpoint import Checkpointer, run_fingerprint
+from training.checkpoint import Checkpointer, check_checkpoint_dir, run_fingerprint
 from training.data import is_partial
 from training.encoder import base_fingerprint, load_base, resolve_base_model
 from training.loop import Encoded, LoopResult, Progress, StepHook, encode_rows, row_events, train_loop
@@ -195,6 +195,8 @@ def train_multitask(
         raise ConfigError(f"expected TrainingArgs, got {type(args).__name__}")
     out = Path(out_dir)
     check_out_dir(out)
+    if checkpoint_dir is not None:
+        check_checkpoint_dir(Path(checkpoint_dir), out)
     labels = _labels(rows_train)
     train_data = encode_rows(rows_train, labels.topics, labels.events, "train")
     evaluations = {"valid": rows_valid, **(extra_eval or {})}
