@@ -342,3 +342,11 @@ def test_a_checkpoint_directory_that_holds_something_else_is_refused(base: Path,
     assert (notes / "keep.txt").read_text(encoding="utf-8") == "keep me" and not (tmp_path / "m").exists()
     with pytest.raises(ConfigError, match="the same directory as the model"):
         train_multitask(base, tiny_rows(), [], args, tmp_path / "m", checkpoint_dir=tmp_path / "m")
+
+
+def test_event_types_the_model_lacks_count_as_missed() -> None:
+    """`evaluate --task events` on a file with a type the model has no output for: each is a false negative."""
+    multi = multilabel_metrics([["a", "x"], ["b"]], [["a"], ["b"]], ["a", "b"])
+    assert multi["micro_f1"] == round(2 * 2 / (2 * 2 + 0 + 1), 4) and multi["exact_match"] == 0.5
+    assert multi["per_class"]["x"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
+    assert multi["macro_f1"] == round(2 / 3, 4)

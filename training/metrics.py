@@ -73,11 +73,15 @@ def classification_metrics(
 def multilabel_metrics(
     y_true: Sequence[Sequence[str]], y_pred: Sequence[Sequence[str]], labels: Sequence[str]
 ) -> dict[str, Any]:
-    """Micro/macro F1 and exact-match ratio of label sets; per-class precision/recall/F1/support."""
+    """Micro/macro F1 and exact-match ratio of label sets; per-class precision/recall/F1/support.
+
+    True labels missing from ``labels`` (types the model cannot predict) are scored too: always missed.
+    """
     if len(y_true) != len(y_pred):
         raise ValueError(f"expected as many predictions as labels, got {len(y_pred)} for {len(y_true)}")
     if not y_true:
         return {"n": 0}
+    labels = [*labels, *sorted({label for t in y_true for label in t} - set(labels))]
     per_class: dict[str, dict[str, float | int]] = {}
     total_tp = total_fp = total_fn = 0
     for label in labels:
