@@ -114,8 +114,9 @@ class _Detector:
         from alerting.notify import build_notifier
 
         self.settings, self.bus, self.index, self.every_s = settings, bus, index, every_s
-        self.notifier = build_notifier(settings.alerting.notify, bus, settings.bus.topics.alerts, index,
-                                       known=index.alerts(limit=None))
+        stored = index.alerts(limit=None)
+        self.notifier = build_notifier(settings.alerting.notify, bus, settings.bus.topics.alerts, index, known=stored)
+        self.notifier.notify(stored)  # with a ledger: what a sink had not delivered when the worker stopped
         self.published = 0
         self._dirty = False
         self._last = time.monotonic()

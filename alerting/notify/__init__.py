@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from alerting.notify.base import Sink
 from alerting.notify.dispatch import Notifier, SinkStats
+from alerting.notify.ledger import DeliveryLedger
 
 if TYPE_CHECKING:
     from alerting.index.base import Index
@@ -39,10 +40,15 @@ def build_sinks(settings: NotifySettings, bus: Bus | None = None, topic: str | N
 
 def build_notifier(settings: NotifySettings, bus: Bus | None = None, topic: str | None = None,
                    index: Index | None = None, known: Sequence[Alert] = ()) -> Notifier:
-    """A started :class:`Notifier` over :func:`build_sinks`; ``known`` alerts are not re-sent."""
+    """A started :class:`Notifier` over :func:`build_sinks`, with the delivery ledger the settings name.
+
+    ``known`` alerts are not re-sent (with a ledger: they seed a new ledger file).
+    """
+    ledger = DeliveryLedger(settings.ledger_path) if settings.ledger_path is not None else None
     return Notifier(build_sinks(settings, bus, topic, index), retries=settings.retries,
                     backoff_s=settings.backoff_s, max_backoff_s=settings.max_backoff_s,
-                    queue_size=settings.queue_size, min_severity=settings.min_severity, known=known)
+                    queue_size=settings.queue_size, min_severity=settings.min_severity, known=known,
+                    ledger=ledger)
 
 
-__all__ = ["Notifier", "Sink", "SinkStats", "build_notifier", "build_sinks"]
+__all__ = ["DeliveryLedger", "Notifier", "Sink", "SinkStats", "build_notifier", "build_sinks"]

@@ -10,6 +10,11 @@ logged), never blocking the detector or the other sinks.
 Machine sinks (topic, index) receive every change; human sinks (log, webhook, e-mail) only the
 moments that matter: a new alert, a rise in severity or status (escalated), and its resolution,
 from ``min_severity`` up.
+
+With a :class:`~alerting.notify.ledger.DeliveryLedger`, each sink's deliveries are recorded as they
+succeed, and a restarted notifier starts each sink from what that sink delivered: an alert queued
+but not delivered when the process stopped (or given up on, or dropped from a full queue) is sent
+again after a restart, once the index's alerts are passed to :meth:`Notifier.notify`.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from alerting.notify.base import Sink
+from alerting.notify.ledger import DeliveryLedger
 from finsentinel.schema import Alert
 
 log = logging.getLogger(__name__)
@@ -50,16 +56,25 @@ def _changed(alert: Alert, previous: Alert | None) -> bool:
     return previous.model_dump(exclude={"created_at"}) != alert.model_dump(exclude={"created_at"})
 
 
-class _Worker(threading.Thread):
-    """Delivers one sink's queue, retrying with backoff."""
+def ledger_key(sink: Sink) -> str:
+    """The sink's name in the delivery ledger: its ``ledger_key`` where its name is not unique
+    (two webhooks on one host), else its name."""
+    return str(getattr(sink, "ledger_key", sink.name))
 
-    def __init__(self, sink: Sink, retries: int, backoff_s: float, max_backoff_s: float, size: int) -> None:
+
+class _Worker(threading.Thread):
+    """Delivers one sink's queue, retrying with backoff; records each delivery in the ledger."""
+
+    def __init__(self, sink: Sink, retries: int, backoff_s: float, max_backoff_s: float, size: int,
+                 ledger: DeliveryLedger | None) -> None:
         super().__init__(name=f"notify-{sink.name}", daemon=True)
-        self.sink, self.retries = sink, retries
+        self.sink, self.retries, self.ledger = sink, retries, ledger
         self.backoff_s, self.max_backoff_s = backoff_s, max_backoff_s
         self.queue: queue.Queue[Alert | None] = queue.Queue(maxsize=size)
         self.stats = SinkStats()
         self.stopping = threading.Event()
+        self.seen: dict[str, Alert] = {}
+        """The last version of each alert this sink was offered (or, after a restart, delivered)."""
 
     def offer(self, alert: Alert) -> bool:
         try:
@@ -99,18 +114,37 @@ class _Worker(threading.Thread):
                 delay = min(delay * 2, self.max_backoff_s)
             else:
                 self.stats.sent += 1
+                self._record(alert)
                 return
+
+    def _record(self, alert: Alert) -> None:
+        if self.ledger is None:
+            return
+        try:
+            self.ledger.record([ledger_key(self.sink)], [alert])
+        except Exception as exc:  # noqa: BLE001 - delivered all the same; at worst it is sent again after a restart
+            log.error("sink %s delivered alert %s but the ledger could not record it: %s", self.sink.name, alert.id, exc)
 
 
 class Notifier:
-    """Sends new and changed alerts to every sink without letting one sink hold up another."""
+    """Sends new and changed alerts to every sink without letting one sink hold up another.
+
+    ``known``: alerts delivered before (not sent again). With a ``ledger``, each sink starts from
+    the alerts the ledger says it delivered instead, and ``known`` only seeds a ledger file that
+    does not exist yet (so that a first ledger does not re-send every stored alert).
+    """
 
     def __init__(self, sinks: Sequence[Sink], retries: int = 3, backoff_s: float = 1.0, max_backoff_s: float = 30.0,
-                 queue_size: int = 1000, min_severity: str = "warning", known: Sequence[Alert] = ()) -> None:
+                 queue_size: int = 1000, min_severity: str = "warning", known: Sequence[Alert] = (),
+                 ledger: DeliveryLedger | None = None) -> None:
         self.min_rank = _RANK[min_severity]
         self.known: dict[str, Alert] = {a.id: a for a in known}
-        self._workers = [_Worker(s, retries, backoff_s, max_backoff_s, queue_size) for s in sinks]
+        self.ledger = ledger
+        self._workers = [_Worker(s, retries, backoff_s, max_backoff_s, queue_size, ledger) for s in sinks]
+        if ledger is not None and not ledger.exists():
+            ledger.record([ledger_key(s) for s in sinks], known)
         for worker in self._workers:
+            worker.seen = ledger.delivered(ledger_key(worker.sink)) if ledger is not None else dict(self.known)
             worker.start()
 
     @property
@@ -119,19 +153,25 @@ class Notifier:
         return {w.sink.name: w.stats for w in self._workers}
 
     def notify(self, alerts: Sequence[Alert]) -> int:
-        """Queue the alerts that are new or changed since last seen; return how many were."""
+        """Queue, for each sink, the alerts new or changed since that sink last saw them; return how
+        many alerts are new or changed since this notifier (or ``known``) last saw them."""
         changed = 0
         for alert in alerts:
-            previous = self.known.get(alert.id)
-            if not _changed(alert, previous):
-                continue
-            changed += 1
-            transition = is_transition(alert, previous) and _RANK[alert.severity] >= self.min_rank
             for worker in self._workers:
-                if transition or not worker.sink.transitions_only:
-                    worker.offer(alert)
-            self.known[alert.id] = alert
+                self._offer(worker, alert)
+            if _changed(alert, self.known.get(alert.id)):
+                changed += 1
+                self.known[alert.id] = alert
         return changed
+
+    def _offer(self, worker: _Worker, alert: Alert) -> None:
+        previous = worker.seen.get(alert.id)
+        if not _changed(alert, previous):
+            return
+        transition = is_transition(alert, previous) and _RANK[alert.severity] >= self.min_rank
+        if transition or not worker.sink.transitions_only:
+            worker.offer(alert)
+        worker.seen[alert.id] = alert
 
     def flush(self, timeout_s: float = 30.0) -> bool:
         """Wait until every queue is delivered (or given up on); False if ``timeout_s`` passed first."""
@@ -159,3 +199,5 @@ class Notifier:
             if worker.is_alive():
                 log.error("sink %s is still busy after %.0fs; leaving it", worker.sink.name, timeout_s)
             worker.sink.close()
+        if self.ledger is not None:
+            self.ledger.close()

@@ -59,6 +59,8 @@ class WebhookSink:
     def __init__(self, settings: WebhookSinkSettings) -> None:
         self.settings = settings
         self.name = f"webhook:{urlsplit(settings.url).netloc}"
+        # Unique per URL (two Slack hooks share a host), without writing the URL's token anywhere.
+        self.ledger_key = "webhook:" + hashlib.sha256(settings.url.encode("utf-8")).hexdigest()[:16]
         self._client: httpx.Client | None = None
 
     def _http(self) -> httpx.Client:

@@ -190,6 +190,11 @@ class NotifySettings(_Section):
     backoff_s: float = Field(default=1.0, gt=0, description="first retry delay; doubles on each retry")
     max_backoff_s: float = Field(default=30.0, gt=0)
     queue_size: int = Field(default=1000, ge=1, description="alerts waiting per sink before new ones are dropped")
+    ledger_path: Path | None = Field(
+        default=Path("var/alert-deliveries.sqlite3"),
+        description="what each sink delivered, so a restarted alert worker re-sends what was queued but not "
+        "delivered; null: no ledger (a restart sends nothing the index already holds)",
+    )
 
 
 class AlertingSettings(_Section):
