@@ -94,8 +94,11 @@ def run_detection(
 ) -> list[Alert]:
     """Detect over the indexed items in ``[start, end)``, upsert the alerts into the index, return them.
 
-    Items from :func:`history_span` before ``start`` are read too, so that the baseline is
-    learned as it would have been live; only alerts that end after ``start`` are returned.
+    Items from :func:`history_span` before ``start`` are read too, so that the baseline has warmed
+    up by ``start``; only alerts that end after ``start`` are returned. The baseline is then close
+    to, not the same as, that of a run over all history: with seasonality, the hour-of-week profile
+    keeps learning for weeks after ``history_span``, so expected counts (and alerts near a
+    threshold) can differ.
     """
     since = start - history_span(settings) if start is not None else None
     items = index.query(start=since, end=end, limit=None)
