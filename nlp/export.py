@@ -170,6 +170,30 @@ def _versions() -> dict[str, str | None]:
     return {d: version(d) for d in ("torch", "transformers", "onnx", "onnxruntime")}
 
 
+BACKUP_DIR = ".onnx-previous"
+STAGING_PREFIX = ".onnx-staging-"
+
+
+def recover_interrupted_export(path: Path) -> None:
+    """Undo what an export killed half-way left in ``path``: its staging folders, and the export it
+    had set aside (restored, unless the new one had passed its check)."""
+    for staging in path.glob(STAGING_PREFIX + "*"):
+        shutil.rmtree(staging, ignore_errors=True)
+    backup, current = path / BACKUP_DIR, path / ONNX_DIR
+    if not backup.exists():
+        return
+    try:
+        accepted = json.loads((current / EXPORT_JSON).read_text(encoding="utf-8"))["check"]["accepted"] is True
+    except (OSError, ValueError, KeyError, TypeError):
+        accepted = False  # no onnx/, or one written before its check finished
+    if accepted:
+        shutil.rmtree(backup)
+        return
+    shutil.rmtree(current, ignore_errors=True)
+    backup.rename(current)
+    log.warning("%s: an earlier export was interrupted; its previous export is back in %s/", path, ONNX_DIR)
+
+
 def export_onnx(
     model_dir: str | Path, sample: Sequence[str], check: ExportCheck | None = None, fp32_layers: int = 0
 ) -> dict[str, Any]:
@@ -186,12 +210,13 @@ def export_onnx(
     if not sample:
         raise ModelError("the export check needs at least one sample text (--sample FILE with 'text' rows)")
     spec = load_model(path).spec
-    staging = Path(tempfile.mkdtemp(prefix=".onnx-staging-", dir=path))
+    recover_interrupted_export(path)
+    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=path))
     try:
         names = _export_fp32(path, staging / FP32_FILE)
         _quantize(staging / FP32_FILE, staging / INT8_FILE, fp32_layers)
         previous = path / ONNX_DIR
-        backup = path / ".onnx-previous"
+        backup = path / BACKUP_DIR
         if previous.exists():
             previous.rename(backup)
         record: dict[str, Any] = {

@@ -153,6 +153,24 @@ def test_a_failed_export_check_leaves_the_directory_unchanged(model_dir: Path, t
         export_onnx(copy, [])
 
 
+def test_an_export_killed_half_way_is_undone_by_the_next_one(model_dir: Path, tmp_path: Path) -> None:
+    copy = Path(shutil.copytree(model_dir, tmp_path / "copy"))
+    before = (copy / ONNX_DIR / EXPORT_JSON).read_bytes()
+    # Killed during the check of a new export: the previous export set aside, the unchecked one in onnx/.
+    shutil.copytree(copy / ONNX_DIR, copy / ".onnx-previous")
+    unchecked = {k: v for k, v in json.loads(before).items() if k != "check"}
+    (copy / ONNX_DIR / EXPORT_JSON).write_text(json.dumps(unchecked), encoding="utf-8")
+    (copy / ".onnx-staging-killed").mkdir()
+    with pytest.raises(ModelError, match="ONNX export rejected"):
+        export_onnx(copy, TEXTS, ExportCheck(max_fp32_diff=-1.0))
+    assert (copy / ONNX_DIR / EXPORT_JSON).read_bytes() == before  # the checked export is back
+    assert sorted(p.name for p in copy.iterdir() if p.name.startswith(".")) == []
+    # Killed after its check passed, before the set-aside copy was removed: the next export goes ahead.
+    shutil.copytree(copy / ONNX_DIR, copy / ".onnx-previous")
+    assert export_onnx(copy, TEXTS)["check"]["accepted"]
+    assert sorted(p.name for p in copy.iterdir() if p.name.startswith(".")) == []
+
+
 def test_bucket_batches_pads_each_batch_to_its_longest() -> None:
     class Enc:
         def __init__(self, n: int) -> None:
