@@ -245,7 +245,10 @@ def parse_time(value: object, default_tz: tzinfo) -> datetime | None:
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float):
-        return _from_epoch(float(value))
+        try:
+            return _from_epoch(float(value))
+        except OverflowError:  # an integer too large for a float (a JSON number hundreds of digits long)
+            return None
     if not isinstance(value, str) or not value.strip():
         return None
     text = value.strip() if value.isascii() else unicodedata.normalize("NFKC", value).strip()

@@ -33,7 +33,7 @@ from ingest.normalize import (
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "NEWSAPI", "SOCIAL", "DOCUMENT_REASONS", "Entry", "JsonMapping", "Options", "Skipped", "mapping_for",
+    "NEWSAPI", "SOCIAL", "DOCUMENT_REASONS", "Entry", "JsonMapping", "Options", "Skipped", "bad_entry", "mapping_for",
     "parse_json_api", "parse_json_doc", "parse_rows", "parse_rss", "to_item",
 ]
 
@@ -102,7 +102,13 @@ def parse_rss(
     if feed.bozo and entries:
         log.warning("%s: feed is not well-formed (%s); kept %d entries", source, feed.bozo_exception, len(entries))
     opts = Options(source, default_tz, lang, fetched_at or datetime.now(UTC), max_body_chars, max_future)
-    return [to_item(_rss_entry(e), opts) for e in entries]
+    out: list[RawItem | Skipped] = []
+    for entry in entries:
+        try:
+            out.append(to_item(_rss_entry(entry), opts))
+        except Exception as exc:  # one entry the parser cannot handle must not sink the feed
+            out.append(bad_entry(source, exc, entry))
+    return out
 
 
 def _rss_entry(entry: Any) -> Entry:
@@ -159,21 +165,43 @@ def parse_rows(rows: Iterable[object], mapping: JsonMapping, opts: Options) -> l
         if not isinstance(row, dict):
             out.append(Skipped(opts.source, "bad_entry", _excerpt(row)))
             continue
-        title = get_path(row, mapping.title)
-        if mapping.removed_title is not None and title == mapping.removed_title:
-            out.append(Skipped(opts.source, "removed", _excerpt(row)))
-            continue
-        entry = Entry(
-            title=title,
-            body=get_path(row, mapping.body) if mapping.body else None,
-            url=_url(row, mapping),
-            published=get_path(row, mapping.time),
-            native_id=get_path(row, mapping.id) if mapping.id else None,
-            hints=_hints(get_path(row, mapping.hints)) if mapping.hints else (),
-            lang=_lang(get_path(row, mapping.lang)) if mapping.lang else None,
-        )
-        out.append(to_item(entry, opts, raw=row))
+        try:
+            out.append(_row_item(row, mapping, opts))
+        except Exception as exc:  # one row the parser cannot handle must not sink the batch
+            out.append(bad_entry(opts.source, exc, row))
     return out
+
+
+def _row_item(row: dict[str, Any], mapping: JsonMapping, opts: Options) -> RawItem | Skipped:
+    title = get_path(row, mapping.title)
+    if mapping.removed_title is not None and title == mapping.removed_title:
+        return Skipped(opts.source, "removed", _excerpt(row))
+    entry = Entry(
+        title=title,
+        body=get_path(row, mapping.body) if mapping.body else None,
+        url=_url(row, mapping),
+        published=get_path(row, mapping.time),
+        native_id=get_path(row, mapping.id) if mapping.id else None,
+        hints=_hints(get_path(row, mapping.hints)) if mapping.hints else (),
+        lang=_lang(get_path(row, mapping.lang)) if mapping.lang else None,
+    )
+    return to_item(entry, opts, raw=row)
+
+
+def bad_entry(source: str, exc: Exception, raw: object) -> Skipped:
+    """An entry whose parsing raised ``exc``: logged once at WARNING with the traceback, and skipped.
+
+    Parsers return a Skipped with a reason code for every problem they know of; this is for the ones
+    they do not (a bug, or input nobody thought of), so that one entry never fails its whole batch.
+    """
+    try:
+        shown = _excerpt(raw)
+    except Exception:  # an excerpt is a courtesy; the entry is skipped either way
+        shown = f"<{type(raw).__name__}>"
+    problem = " ".join(f"{type(exc).__name__}: {exc}".split())[:EXCERPT_CHARS]
+    log.warning("source %s: skipped an entry the parser could not handle (%s): %s", source, problem, shown,
+                exc_info=exc)
+    return Skipped(source, "bad_entry", f"{problem}; entry: {shown}")
 
 
 def _url(row: dict[str, Any], mapping: JsonMapping) -> str | None:

@@ -24,7 +24,7 @@ from ingest.dedup import content_digest, prime_keys
 from ingest.fingerprint import SIGNATURE_DTYPE, Fingerprint, Fingerprinter, title_key
 from ingest.mappings import JsonMapping
 from ingest.normalize import detect_lang
-from ingest.parse import Options, Skipped, parse_rows
+from ingest.parse import Options, Skipped, bad_entry, parse_rows
 
 Result = RawItem | Skipped
 NOT_MADE = "not made"
@@ -71,8 +71,8 @@ def decode_row(line: str, source: str) -> dict[str, object] | Skipped:
     except orjson.JSONDecodeError:
         try:  # what orjson refuses and the standard library reads: NaN, integers over 64 bits
             row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            return Skipped(source, "bad_json", f"{exc}: {line[:120]}")
+        except (ValueError, RecursionError) as exc:  # ValueError: also an integer over 4300 digits
+            return Skipped(source, "bad_json", f"{type(exc).__name__}: {str(exc)[:120]}: {line[:120]}")
     return row if isinstance(row, dict) else Skipped(source, "bad_entry", line[:200])
 
 
@@ -82,19 +82,26 @@ def parse_part(raws: list[str | dict[str, object] | Skipped], *, mapping: JsonMa
     maker = _fingerprinter(fingerprint) if fingerprint is not None else None
     out: list[Wire] = []
     for raw in raws:
-        row = decode_row(raw, opts.source) if isinstance(raw, str) else raw
-        [result] = parse_rows([row], mapping, opts) if isinstance(row, dict) else [row]
-        if isinstance(result, Skipped):
-            out.append(("s", result, NOT_MADE))
-            continue
-        wire_fp: Any = NOT_MADE
-        if maker is not None:
-            fp = maker.fingerprint(result.title, result.body, result.lang, result.entity_hints,
-                                   result.published_at.timestamp())
-            wire_fp = None if fp is None else (fp.signature.tobytes(), fp.title, tuple(fp.hints), fp.published,
-                                               fp.bands)
-        out.append(("i", (result.__dict__, content_digest(result.title, result.body)), wire_fp))
+        try:
+            out.append(_wire(raw, mapping, opts, maker))
+        except Exception as exc:  # one row the parser cannot handle must not sink the chunk
+            out.append(("s", bad_entry(opts.source, exc, raw), NOT_MADE))
     return out
+
+
+def _wire(raw: str | dict[str, object] | Skipped, mapping: JsonMapping, opts: Options,
+          maker: Fingerprinter | None) -> Wire:
+    row = decode_row(raw, opts.source) if isinstance(raw, str) else raw
+    [result] = parse_rows([row], mapping, opts) if isinstance(row, dict) else [row]
+    if isinstance(result, Skipped):
+        return ("s", result, NOT_MADE)
+    wire_fp: Any = NOT_MADE
+    if maker is not None:
+        fp = maker.fingerprint(result.title, result.body, result.lang, result.entity_hints,
+                               result.published_at.timestamp())
+        wire_fp = None if fp is None else (fp.signature.tobytes(), fp.title, tuple(fp.hints), fp.published,
+                                           fp.bands)
+    return ("i", (result.__dict__, content_digest(result.title, result.body)), wire_fp)
 
 
 def decode(wire: Wire) -> tuple[Result, Fingerprint | None | str]:

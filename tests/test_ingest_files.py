@@ -111,6 +111,56 @@ def test_jsonl_row_with_a_lone_surrogate_escape_is_replayed(tmp_path: Path) -> N
     assert all(RawItem.from_json(g.to_json()) == g for g in got)
 
 
+def _poison(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Language detection raises for a text with "poison" in it: a parser bug that hits one row."""
+    import ingest.parse as module
+
+    real = module.detect_lang
+
+    def detect(text: str) -> str:
+        if "poison" in text:
+            raise RuntimeError("detector bug")
+        return real(text)
+
+    monkeypatch.setattr(module, "detect_lang", detect)
+
+
+def test_jsonl_rows_the_parser_fails_on_are_skipped_and_the_replay_goes_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _poison(monkeypatch)
+    data = rows(4)
+    data[1]["title"] = "A poison pill"
+    data[2]["published_at"] = int("9" * 400)  # float() of it raises OverflowError
+    huge = '{"title": "Huge", "published_at": 1' + "0" * 5000 + "}"  # over the 4300-digit int limit: ValueError
+    path = jsonl(tmp_path / "r.jsonl", data, extra=huge + "\n")
+    fetch = source(path).fetch(Checkpoint(), datetime.now(UTC))
+    assert titles(fetch.results) == ["Story 0 about Kestrel Cloud", "Story 3 about Kestrel Cloud"]
+    assert [r.reason for r in fetch.results if isinstance(r, Skipped)] == ["bad_entry", "bad_date", "bad_json"]
+    assert fetch.checkpoint.replay_key is None and str(path) in fetch.checkpoint.files
+
+
+def test_parse_part_turns_a_row_that_fails_into_a_skip(monkeypatch: pytest.MonkeyPatch) -> None:
+    # What a parse worker process runs for a parallel replay, here in this process.
+    from ingest import parse_pool
+
+    real = parse_pool.content_digest
+
+    def digest(title: str, body: str) -> object:
+        if title == "Story 1 about Kestrel Cloud":
+            raise RuntimeError("digest bug")
+        return real(title, body)
+
+    monkeypatch.setattr(parse_pool, "content_digest", digest)
+    src = source(Path("unused.jsonl"))
+    raws: list[str | dict[str, object] | Skipped] = [json.dumps(r) for r in rows(3)]
+    raws.append('{"title": "Huge", "published_at": 1' + "0" * 5000 + "}")
+    wires = parse_pool.parse_part(raws, mapping=src.mapping, opts=src._options(datetime.now(UTC)), fingerprint=None)
+    results = [parse_pool.decode(w)[0] for w in wires]
+    assert titles(results) == ["Story 0 about Kestrel Cloud", "Story 2 about Kestrel Cloud"]
+    skipped = [r for r in results if isinstance(r, Skipped)]
+    assert [r.reason for r in skipped] == ["bad_entry", "bad_json"] and "RuntimeError: digest bug" in skipped[0].excerpt
+
+
 def test_paced_replay_follows_publication_times(tmp_path: Path) -> None:
     path = jsonl(tmp_path / "r.jsonl", rows(6, step=timedelta(minutes=10)))
     src = source(path, speed=60.0)  # 10 minutes of stream per 10 seconds

@@ -125,6 +125,11 @@ def test_parse_time_out_of_range_in_utc_is_none(value: str, zone: str) -> None:
     assert parse_time(value, resolve_tz(zone)) is None
 
 
+def test_parse_time_number_too_large_for_a_float_is_none() -> None:
+    # A JSON number hundreds of digits long: float() raises OverflowError; it is an unreadable date.
+    assert parse_time(int("9" * 400), UTC) is None and parse_time(-int("9" * 400), UTC) is None
+
+
 def test_resolve_tz_names_and_offsets() -> None:
     when = datetime(2026, 3, 2, 12, tzinfo=UTC)
     assert resolve_tz("UTC") is UTC

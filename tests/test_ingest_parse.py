@@ -183,6 +183,54 @@ def test_parse_json_document_errors(data: bytes, reason: str) -> None:
     assert isinstance(skipped, Skipped) and skipped.reason == reason
 
 
+def test_parse_json_time_too_large_for_a_float_is_a_bad_date() -> None:
+    # A timestamp ~400 digits long: float() raises OverflowError in parse_time.
+    data = newsapi(article(publishedAt="HUGE", url="https://c.example/1"), article(url="https://c.example/2"))
+    data = data.replace(b'"HUGE"', b"1" + b"0" * 400)
+    results = parse_json_api(data, "api", NEWSAPI, UTC, fetched_at=FETCHED)
+    assert [r.reason for r in results if isinstance(r, Skipped)] == ["bad_date"]
+
+
+@pytest.fixture
+def poisoned(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Language detection raises for a text with "poison" in it: a parser bug that hits one entry."""
+    import ingest.parse as module
+
+    real = module.detect_lang
+
+    def detect(text: str) -> str:
+        if "poison" in text:
+            raise RuntimeError("detector bug")
+        return real(text)
+
+    monkeypatch.setattr(module, "detect_lang", detect)
+
+
+@pytest.mark.usefixtures("poisoned")
+def test_json_row_the_parser_fails_on_is_skipped_and_the_rest_kept(caplog: pytest.LogCaptureFixture) -> None:
+    data = newsapi(article(url="https://c.example/1"), article(title="A poison pill", url="https://c.example/2"),
+                   article(url="https://c.example/3"))
+    with caplog.at_level("WARNING", logger="ingest.parse"):
+        results = parse_json_api(data, "api", NEWSAPI, UTC, fetched_at=FETCHED)
+    assert [r.url if isinstance(r, RawItem) else r.reason for r in results] == [
+        "https://c.example/1", "bad_entry", "https://c.example/3"]
+    skipped = results[1]
+    assert isinstance(skipped, Skipped) and skipped.source == "api"
+    assert "RuntimeError: detector bug" in skipped.excerpt and "A poison pill" in skipped.excerpt
+    [record] = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert "detector bug" in record.getMessage() and record.exc_info is not None
+
+
+@pytest.mark.usefixtures("poisoned")
+def test_rss_entry_the_parser_fails_on_is_skipped_and_the_rest_kept() -> None:
+    date = "Mon, 02 Mar 2026 14:05:00 GMT"
+    results = parse_rss(rss(item("Kestrel Cloud signs deal", date), item("A poison pill", date, "https://f.example/p"),
+                            item("Northwind Bank passes", date)), "feed", fetched_at=FETCHED)
+    assert [r.title if isinstance(r, RawItem) else r.reason for r in results] == [
+        "Kestrel Cloud signs deal", "bad_entry", "Northwind Bank passes"]
+    assert isinstance(results[1], Skipped) and "RuntimeError: detector bug" in results[1].excerpt
+
+
 def test_parse_json_social_posts_with_epoch_and_naive_times() -> None:
     doc = {"data": [
         {"id": "1", "text": "$AURM down 20% premarket, not touching this", "created_at": 1772528400,

@@ -46,6 +46,25 @@ def test_english_feed_with_validators_saved() -> None:
     assert fetch.checkpoint.since == NOW.timestamp() and not fetch.not_modified
 
 
+def test_an_entry_the_parser_fails_on_is_skipped_not_a_failed_fetch(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ingest.parse as module
+
+    real = module.detect_lang
+
+    def detect(text: str) -> str:
+        if "five-year deal" in text:
+            raise RuntimeError("detector bug")
+        return real(text)
+
+    monkeypatch.setattr(module, "detect_lang", detect)
+    script = Script(httpx.Response(200, content=payload("en_rss.xml"), headers=RSS_TYPE))
+    fetch = rss_source(script).fetch(Checkpoint(), NOW)
+    assert [r.title for r in items(fetch.results)] == [
+        "Aurora Motors recalls 48,000 Lumina SUVs over battery fire risk", "Northwind Bank passes regional stress test"]
+    [skipped] = [r for r in fetch.results if isinstance(r, Skipped)]
+    assert skipped.reason == "bad_entry" and "RuntimeError: detector bug" in skipped.excerpt
+
+
 def test_conditional_get_and_not_modified() -> None:
     script = Script(httpx.Response(304))
     source = rss_source(script)
