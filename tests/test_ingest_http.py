@@ -134,6 +134,29 @@ def test_network_errors_are_retried() -> None:
         HttpClient(fast(max_retries=1), script.transport).get("https://api.example/x", source="s")
 
 
+def test_corrupt_bodies_redirect_loops_and_bad_urls_fail_the_fetch_at_once() -> None:
+    # Not httpx.TransportError: once they escaped as crashes with a traceback.
+    script = Script(httpx.Response(200, headers={"Content-Encoding": "gzip"}, stream=httpx.ByteStream(b"not gzip")))
+    with pytest.raises(SourceError, match=r"GET https://api.example/x sent a body that cannot be decoded "
+                                          r"\(DecodingError: .*curl --compressed"):
+        HttpClient(fast(), script.transport).get("https://api.example/x", source="s")
+    assert len(script.requests) == 1
+
+    loop = Script(lambda request: httpx.Response(302, headers={"Location": str(request.url)}))
+    with pytest.raises(SourceError, match=r"GET https://api.example/x redirected too many times "
+                                          r"\(TooManyRedirects: .*redirect loop"):
+        HttpClient(fast(), loop.transport).get("https://api.example/x", source="s")
+    assert len(loop.requests) == 21
+
+    for url in ("https://a.example:b:c/x", "https://a.example/x\n", "http://[broken/x"):
+        with pytest.raises(SourceError, match=r"is not a valid URL \((InvalidURL|ValueError): .*check the source's url"):
+            HttpClient(fast(), Script(httpx.Response(200)).transport).get(url, source="s")
+    with pytest.raises(SourceError) as exc:
+        HttpClient(fast(), Script(httpx.Response(200)).transport).get("https://a.example:SECRET-1/x", source="s",
+                                                                      secrets=["SECRET-1"])
+    assert "SECRET-1" not in str(exc.value)
+
+
 def test_a_slow_server_times_out(slow_server: str) -> None:
     client = HttpClient(fast(max_retries=0))
     started = time.monotonic()

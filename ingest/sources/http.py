@@ -5,7 +5,8 @@ across sources that share a host. It wraps ``httpx`` (the transport is injectabl
 ``httpx.MockTransport`` or a local server). 429 and 5xx answers and network errors (timeouts
 included) are retried up to ``max_retries`` times after ``backoff_s * 2**attempt`` seconds (with
 jitter) or the server's ``Retry-After``; a Retry-After beyond ``max_backoff_s`` fails the fetch at
-once, leaving the wait to the schedule and the circuit breaker. Secrets never appear in messages.
+once, leaving the wait to the schedule and the circuit breaker, as do a body that cannot be decoded,
+a redirect loop and an invalid URL (asking again gets the same answer). Secrets never appear in messages.
 """
 
 from __future__ import annotations
@@ -88,6 +89,20 @@ def retry_after(value: str | None, now: datetime | None = None) -> float | None:
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
+def _unretryable(exc: Exception, source: str, shown: str, secrets: Sequence[str]) -> str:
+    """The message of a request that cannot succeed as it is: what was asked, what happened, the fix."""
+    what = f"{type(exc).__name__}: {redact(str(exc), secrets)}"
+    if isinstance(exc, httpx.DecodingError):
+        return (f"source {source}: GET {shown} sent a body that cannot be decoded ({what}); expected a body "
+                "in the Content-Encoding it declares; the server sends a corrupt or mislabelled (gzip, "
+                "deflate, br) body: check the URL with curl --compressed, or ask its owner")
+    if isinstance(exc, httpx.TooManyRedirects):
+        return (f"source {source}: GET {shown} redirected too many times ({what}); expected an answer after "
+                "at most 20 redirects; a redirect loop (often a login or cookie wall): check the URL in a browser")
+    return (f"source {source}: {shown!r} is not a valid URL ({what}); expected an http(s) URL: check the "
+            "source's url and params (or, for an article page, the link of the feed entry)")
+
+
 def redact(text: str, secrets: Sequence[str]) -> str:
     """``text`` with every secret value replaced by ``***``."""
     for secret in secrets:
@@ -119,8 +134,11 @@ class HttpClient:
             headers: Mapping[str, str] | None = None, timeout_s: float = 20.0, secrets: Sequence[str] = (),
             host_interval_s: float | None = None) -> Response:
         """GET ``url``: a 2xx or 304 :class:`Response`, or :class:`SourceError` after the retries."""
-        host = urlsplit(url).netloc.lower()
         shown = redact(url, secrets)
+        try:
+            host = urlsplit(url).netloc.lower()
+        except ValueError as exc:  # "http://[broken": a URL from a feed entry or a filled-in template
+            raise SourceError(_unretryable(exc, source, shown, secrets)) from exc
         attempt = 0
         while True:
             self.limiter.wait(host, host_interval_s)
@@ -128,6 +146,9 @@ class HttpClient:
                 response = self._send(url, params, headers, timeout_s, source, secrets)
             except httpx.TransportError as exc:
                 problem, delay, status = f"{type(exc).__name__}: {redact(str(exc), secrets)}", None, None
+            except (httpx.DecodingError, httpx.TooManyRedirects, httpx.InvalidURL) as exc:
+                # Not transport errors, and asking again gets the same answer: the fetch fails now.
+                raise SourceError(_unretryable(exc, source, shown, secrets)) from exc
             else:
                 if response.status not in RETRY_STATUSES:
                     return self._check(response, source, shown, secrets)
