@@ -191,6 +191,26 @@ def test_directory_of_jsonl_files_is_read_in_name_order(tmp_path: Path) -> None:
     assert len(titles(first.results)) == 1 and first.more and len(titles(second.results)) == 2 and not second.more
 
 
+def test_a_file_deleted_after_the_listing_is_skipped_this_round(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    jsonl(tmp_path / "a.jsonl", rows(1))
+    jsonl(tmp_path / "b.jsonl", rows(2, start=T0 + timedelta(hours=1)))
+    src = source(tmp_path)
+    listed = src._files
+
+    def list_then_delete() -> list[Path]:
+        found = listed()
+        (tmp_path / "a.jsonl").unlink(missing_ok=True)  # gone between the listing and the stat
+        return found
+
+    monkeypatch.setattr(src, "_files", list_then_delete)
+    with caplog.at_level("INFO", logger="ingest.sources.files"):
+        fetch = src.fetch(Checkpoint(), datetime.now(UTC))
+    assert len(titles(fetch.results)) == 2 and not fetch.more
+    assert str(tmp_path / "a.jsonl") not in fetch.checkpoint.files and str(tmp_path / "b.jsonl") in fetch.checkpoint.files
+    assert any("vanished" in r.getMessage() for r in caplog.records)
+
+
 @pytest.mark.slow
 def test_parse_workers_give_the_same_result(tmp_path: Path) -> None:
     stream = generate(1200, seed=3)

@@ -138,7 +138,13 @@ class FileSource:
     def _replay(self, files: list[Path], checkpoint: Checkpoint, now: datetime) -> Fetch:
         done = dict(checkpoint.files)
         for file in files:
-            stat = file.stat()
+            try:
+                stat = file.stat()
+            except FileNotFoundError:  # deleted (or renamed away) since the directory was listed
+                log.info("source %s: %s vanished before it could be read; skipping it this round", self.name, file)
+                continue
+            except OSError as exc:
+                raise SourceError(f"source {self.name}: cannot read {file}: {exc}") from exc
             state = (stat.st_mtime_ns, stat.st_size)
             if done.get(str(file)) == state:
                 continue
