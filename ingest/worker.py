@@ -5,7 +5,10 @@ as one batch (so copies across sources in the round are counted on the item kept
 counters. ``run_forever`` runs each source as its own scheduled job (:mod:`ingest.schedule`);
 fetches run in parallel threads, batches are processed one at a time. A source that fails is
 counted, logged, and paused by its circuit breaker after repeated failures (:mod:`ingest.health`);
-it never stops the other sources. Only a failing bus or state store fails a pass.
+it never stops the other sources. Only a failing bus or state store fails a pass, or an unexpected
+exception while processing a batch (a bug): that one is logged with its traceback, counted as a
+failure of the batch's sources, and raised as :class:`IngestCrashError` (a scheduled run logs it and
+runs again at its next time; ``--once`` ends with one error line).
 """
 
 from __future__ import annotations
@@ -38,7 +41,11 @@ from ingest.stats import IngestStats, SourceStats, Tally, summarise
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TRUNCATED_HEADER", "IngestStats", "IngestWorker", "SourceStats", "demo_sources"]
+__all__ = ["TRUNCATED_HEADER", "IngestCrashError", "IngestStats", "IngestWorker", "SourceStats", "demo_sources"]
+
+
+class IngestCrashError(SourceError):
+    """Processing a batch raised an unexpected exception (a bug); its traceback is logged where it happened."""
 
 
 class IngestWorker:
@@ -74,7 +81,7 @@ class IngestWorker:
         pending = list(self.sources)
         while pending:
             fetched = [(s, f) for s in pending if (f := self._fetch(s, tallies[s.name])) is not None]
-            self._process(fetched, tallies)
+            self._process_guarded(fetched, tallies)
             pending = [s for s, f in fetched if f.more]
         stats = summarise(tallies, time.perf_counter() - started)
         self.last_stats, self.runs = stats, self.runs + 1
@@ -88,7 +95,7 @@ class IngestWorker:
         tally = Tally()
         fetch = self._fetch(source, tally)
         while fetch is not None:
-            self._process([(source, fetch)], {source.name: tally})
+            self._process_guarded([(source, fetch)], {source.name: tally})
             fetch = self._fetch(source, tally) if fetch.more else None
         self.runs += 1
         stats = tally.freeze()
@@ -132,6 +139,26 @@ class IngestWorker:
         metrics.PAUSED.labels(name).set(1 if updated.paused_until else 0)
         self._set_state(name, checkpoint, updated)
         self.store.save_health({name: updated})
+
+    def _process_guarded(self, fetched: Sequence[tuple[Source, Fetch]], tallies: dict[str, Tally]) -> None:
+        """:meth:`_process`; an unexpected exception is logged with its traceback, counted as a failure of
+        each source of the batch (nothing of it was published, the checkpoints stay), and raised as
+        :class:`IngestCrashError`. Bus and state store errors pass as they are."""
+        try:
+            self._process(fetched, tallies)
+        except FinSentinelError:
+            raise
+        except Exception as exc:
+            names = [source.name for source, _ in fetched]
+            log.exception("ingest: processing what %s returned crashed", ", ".join(names))
+            error = " ".join(f"crashed: {type(exc).__name__}: {exc}".split())
+            for name in names:
+                checkpoint, health = self._state(name)
+                self._failed(name, checkpoint, health, error, tallies[name])
+            raise IngestCrashError(
+                f"ingest: processing what {', '.join(names)} returned {error} (the traceback is logged above); "
+                "nothing of that batch was published and the sources' checkpoints stay where they were; "
+                "this is a bug: please report it with the traceback") from exc
 
     def _process(self, fetched: Sequence[tuple[Source, Fetch]], tallies: dict[str, Tally]) -> None:
         items: list[RawItem] = []
@@ -181,10 +208,13 @@ class IngestWorker:
         metrics.SUSPICIOUS.labels(name).set(1 if health.suspicious else 0)
 
     def _run_logged(self, source: Source) -> None:
+        """One scheduled run of ``source``: whatever it raises is logged here, never left to the scheduler."""
         try:
             self.run_source(source)
-        except FinSentinelError as exc:
+        except FinSentinelError as exc:  # the traceback of an IngestCrashError is logged already
             log.error("source %s: run failed, will retry at its next run: %s", source.name, exc)
+        except Exception:  # not from a fetch or a batch (those are handled above): a bug in the run itself
+            log.exception("source %s: run crashed, will retry at its next run", source.name)
 
     def run_forever(self, stop: threading.Event) -> None:
         """Run every source on its own schedule until ``stop`` is set (see :mod:`ingest.schedule`)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
@@ -17,7 +18,7 @@ from finsentinel.bus.local import LocalBus
 from finsentinel.errors import BusError, ConfigError
 from finsentinel.schema import RawItem
 from finsentinel.settings import FileSourceSettings, IngestSettings, load_settings
-from ingest.worker import TRUNCATED_HEADER, IngestWorker
+from ingest.worker import TRUNCATED_HEADER, IngestCrashError, IngestWorker
 
 TOPIC = "news.raw"
 
@@ -223,6 +224,71 @@ def test_run_forever_survives_a_failing_run(tmp_path: Path, feeds: list[FileSour
     w = worker(tmp_path, feeds, bus, interval_s=0.05)
     run_until(w, lambda: len(records(bus, "probe")) >= 3)
     assert len(records(bus)) == 3
+
+
+@pytest.fixture
+def buggy_pipeline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Processing a batch raises what no code translates: a bug."""
+    from ingest.pipeline import Pipeline
+
+    def process(self: Pipeline, *args: object, **kw: object) -> object:
+        raise RuntimeError("pipeline bug")
+
+    monkeypatch.setattr(Pipeline, "process", process)
+
+
+@pytest.mark.usefixtures("buggy_pipeline")
+def test_an_unexpected_crash_fails_the_pass_logged_and_counted(tmp_path: Path, feeds: list[FileSourceSettings],
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    w = worker(tmp_path, feeds, LocalBus(tmp_path / "bus.db"))
+    with caplog.at_level("ERROR", logger="ingest.worker"), \
+            pytest.raises(IngestCrashError, match="processing what wire, api returned crashed: RuntimeError: "
+                                                  "pipeline bug .*this is a bug"):
+        w.run_once()
+    [crash] = [r for r in caplog.records if r.exc_info]
+    assert crash.name == "ingest.worker" and "pipeline bug" in str(crash.exc_info[1])  # type: ignore[index]
+    healths = {name: health for name, (_, health) in w.store.source_states().items()}
+    assert {n: (h.failures, h.errors) for n, h in healths.items()} == {"wire": (1, 1), "api": (1, 1)}
+    assert "RuntimeError: pipeline bug" in str(healths["wire"].last_error)
+
+
+@pytest.mark.usefixtures("buggy_pipeline")
+def test_run_forever_logs_and_counts_a_crashing_run_and_goes_on(tmp_path: Path, feeds: list[FileSourceSettings],
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    w = worker(tmp_path, feeds, LocalBus(tmp_path / "bus.db"), interval_s=0.05)
+
+    def failures() -> int:
+        return min((h.failures for _, h in w.store.source_states().values()), default=0)
+
+    with caplog.at_level("ERROR"):
+        run_until(w, lambda: failures() >= 2 and len(w.store.source_states()) == 2)
+    assert failures() >= 2  # every run crashed; the scheduler kept running them
+    assert not [r for r in caplog.records if r.name.startswith("apscheduler")]
+    assert any(r.name == "ingest.worker" and r.exc_info for r in caplog.records)
+
+
+@pytest.mark.usefixtures("buggy_pipeline")
+def test_ingest_once_ends_with_one_error_line_after_the_logged_traceback(
+        tmp_path: Path, feeds: list[FileSourceSettings], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from finsentinel.cli import main
+
+    cfg = tmp_path / "f.yaml"
+    sources = "".join(f"    - {{name: {f.name}, path: '{f.path}', format: {f.format}}}\n" for f in feeds)
+    cfg.write_text(f"bus:\n  local:\n    path: {tmp_path / 'bus.db'}\ningest:\n  state_path: {tmp_path / 's.db'}\n"
+                   f"  sources:\n{sources}", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        assert main(["-c", str(cfg), "ingest", "--once"]) == 2
+    finally:  # main configures logging to this test's captured stderr: put the root logger back
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("finsentinel: error: ingest: processing what wire, api returned crashed: RuntimeError")
+    assert "Traceback" in err and "RuntimeError: pipeline bug" in err
 
 
 def test_sources_from_a_settings_file_with_an_inline_mapping(tmp_path: Path) -> None:
