@@ -142,7 +142,7 @@ class IngestWorker:
 
     def _process_guarded(self, fetched: Sequence[tuple[Source, Fetch]], tallies: dict[str, Tally]) -> None:
         """:meth:`_process`; an unexpected exception is logged with its traceback, counted as a failure of
-        each source of the batch (nothing of it was published, the checkpoints stay), and raised as
+        each source of the batch (their checkpoints stay, so it is fetched again), and raised as
         :class:`IngestCrashError`. Bus and state store errors pass as they are."""
         try:
             self._process(fetched, tallies)
@@ -157,7 +157,7 @@ class IngestWorker:
                 self._failed(name, checkpoint, health, error, tallies[name])
             raise IngestCrashError(
                 f"ingest: processing what {', '.join(names)} returned {error} (the traceback is logged above); "
-                "nothing of that batch was published and the sources' checkpoints stay where they were; "
+                "the sources' checkpoints stay where they were, so the batch is fetched again at their next run; "
                 "this is a bug: please report it with the traceback") from exc
 
     def _process(self, fetched: Sequence[tuple[Source, Fetch]], tallies: dict[str, Tally]) -> None:
