@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -209,3 +210,23 @@ def test_a_flush_failing_on_another_thread_does_not_lose_this_threads_records(
     else:
         assert bus.end_offsets(["news.scored.dlq"]) == {"news.scored.dlq": 1}, "flush returned, record lost"
     bus.close()
+
+
+def test_close_closes_the_connection_even_when_its_last_write_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bus = LocalBus(tmp_path / "bus.sqlite3")
+    bus.ensure_topics(["news.raw"])
+    bus.publish("news.raw", b"never flushed")
+    conn = bus._conn
+    assert conn is not None
+
+    def failing_append(rows: object) -> None:
+        raise BusError("local bus write failed: disk I/O error")
+
+    monkeypatch.setattr(bus, "_append", failing_append)
+    with pytest.raises(BusError, match="disk I/O error"):
+        bus.close()
+    assert bus._conn is None
+    with pytest.raises(sqlite3.ProgrammingError):  # closed, not leaked
+        conn.execute("SELECT 1")

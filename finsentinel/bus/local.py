@@ -144,9 +144,8 @@ class LocalBus:
 
     def end_offsets(self, topics: Sequence[str]) -> dict[str, int]:
         """Next offset of each topic (how many records it holds)."""
-        db = self._db()
         with self._lock:
-            rows = dict(db.execute("SELECT name, next_offset FROM topics").fetchall())
+            rows = dict(self._db().execute("SELECT name, next_offset FROM topics").fetchall())
         return {t: int(rows.get(t, 0)) for t in topics}
 
     def close(self) -> None:
@@ -154,11 +153,13 @@ class LocalBus:
         with self._lock:
             pending = [row for rows in self._pending.values() for row in rows]
             self._pending.clear()
-            if pending:
-                self._append(pending)
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            try:
+                if pending:
+                    self._append(pending)
+            finally:  # a failed last write is reported, and the connection is closed all the same
+                if self._conn is not None:
+                    self._conn.close()
+                    self._conn = None
 
 
 def _member_id() -> str:
