@@ -77,7 +77,7 @@ def dead_letter(bus: Bus, record: Record, reason: str, stage: str) -> None:
     """Publish the original bytes of ``record`` to its topic's DLQ, with the reason in headers."""
     headers = (
         *record.headers,
-        ("x-error-reason", reason.encode("utf-8")[:2000]),
+        ("x-error-reason", reason.encode("utf-8")[:2000].decode("utf-8", "ignore").encode("utf-8")),
         ("x-error-stage", stage.encode()),
         ("x-source-topic", record.topic.encode()),
         ("x-source-partition", str(record.partition).encode()),
