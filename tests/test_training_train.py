@@ -161,3 +161,8 @@ def test_ngram_half_trains_beside_partial_sentiment_labels(base: Path, tmp_path:
                         ngram_analysers="char")
     result = train_multitask(base, [*rows, *partial], [], args, tmp_path / "m")
     assert result.spec.ngram_weight == 0.3 and (tmp_path / "m" / "ngram.json").is_file()
+    steps: list[int] = []
+    only_partial = [{**r, "label": "neutral|positive"} if r.get("label") else r for r in rows]
+    with pytest.raises(ModelError, match="n-gram sentiment head needs rows of at least two classes"):
+        train_multitask(base, only_partial, [], args, tmp_path / "n", on_step=lambda done, total: steps.append(done))
+    assert steps == []  # refused before the network trained a step

@@ -209,9 +209,9 @@ def train_multitask(
         if checkpoint_dir is not None
         else None
     )
+    ngram = _fit_ngram(rows_train, labels, args, report)  # first: minutes, and its errors come before hours of training
     fitted = _fit(base_path, train_data, labels, args, report, rows_valid, on_step, checkpoint)
     topics = labels.topics
-    ngram = _fit_ngram(rows_train, labels, args, report)
     scores, network_only = _score(fitted, evaluations, labels, args, ngram)
     for k, m in scores.items():
         report(metrics_line("validation" if k == "valid" else k, m))
