@@ -174,6 +174,26 @@ def test_a_live_member_keeps_its_lease(tmp_path: Path) -> None:
     bus.close()
 
 
+def test_an_idle_poll_renews_its_lease_about_once_a_second_not_on_every_look(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bus = LocalBus(tmp_path / "bus.sqlite3", lease_s=10.0)
+    bus.ensure_topics(["t"])
+    consumer = bus.consumer("g", ["t"])
+    claims: list[float] = []
+    claim = consumer._claim
+
+    def counted() -> None:
+        claims.append(time.monotonic())
+        claim()
+
+    monkeypatch.setattr(consumer, "_claim", counted)
+    assert consumer.poll(10, 1.5) == []  # an idle poll looks for records every 50 ms
+    assert 1 <= len(claims) <= 2  # a synced write transaction each: not 30 of them
+    consumer.close()
+    bus.close()
+
+
 def test_a_flush_failing_on_another_thread_does_not_lose_this_threads_records(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -3,8 +3,9 @@
 Several processes on one machine may publish and consume at once: each offset range is
 assigned inside an ``IMMEDIATE`` transaction, and committed positions live per consumer
 group. Like a single-partition Kafka topic, one member of a group reads a topic at a time:
-a member holds a lease that it renews on every poll; when it dies, the lease expires and
-another member takes over from the last committed position (at-least-once).
+a member holds a lease that it renews as it polls (at most every tenth of the lease, and at
+most once a second: an idle poll loop is not a stream of synced writes); when it dies, the lease
+expires and another member takes over from the last committed position (at-least-once).
 
 Written by hand because no maintained library offers a durable, multi-process, offset-based
 log on SQLite with consumer groups (persist-queue and litequeue delete on ack, so two groups
@@ -196,6 +197,8 @@ class LocalConsumer:
         self._owned: set[str] = set()
         self._position: dict[str, int] = {}
         self._next_topic = 0
+        self._renew_s = min(1.0, lease_s / 10)
+        self._claimed_at = float("-inf")
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -229,7 +232,9 @@ class LocalConsumer:
     def poll(self, max_records: int = 500, timeout_s: float = 1.0) -> list[Record]:
         deadline = time.monotonic() + timeout_s
         while True:
-            self._claim()
+            if time.monotonic() - self._claimed_at >= self._renew_s:
+                self._claim()
+                self._claimed_at = time.monotonic()
             records = self._read(max_records)
             if records or time.monotonic() >= deadline:
                 return records
