@@ -86,6 +86,9 @@ def test_unmapped_labels_and_bad_files_are_named(tmp_path: Path) -> None:
         read_rows(tmp_path / "d.txt")
     with pytest.raises(ConfigError, match="cannot read labelled data"):
         read_rows(tmp_path / "missing-dataset-id")
+    (tmp_path / "quote.csv").write_text('text,label\nhello,positive\n"unclosed,negative\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="quote.csv' .ParserError: .*EOF inside string"):  # the parser's words
+        read_rows(tmp_path / "quote.csv")
     (tmp_path / "zero.csv").write_bytes(b"")
     with pytest.raises(ConfigError, match="zero.csv is empty: expected rows with a .text. field"):
         read_rows(tmp_path / "zero.csv")

@@ -103,10 +103,20 @@ def load_records(source: str | Path) -> list[dict[str, Any]]:
     except ConfigError:
         raise
     except Exception as exc:  # datasets raises many unrelated types (FileNotFound, Hub, Arrow errors)
+        cause = _reader_error(exc)
         raise ConfigError(
-            f"cannot read labelled data '{source}' ({type(exc).__name__}: {str(exc)[:300]}); expected a "
+            f"cannot read labelled data '{source}' ({type(cause).__name__}: {str(cause)[:300]}); expected a "
             "JSONL/CSV/parquet file, or a dataset id where a hub is reachable"
         ) from exc
+
+
+def _reader_error(exc: BaseException) -> BaseException:
+    """The parser's own error inside a ``DatasetGenerationError`` (which says only that one occurred)."""
+    from datasets.exceptions import DatasetGenerationError
+
+    while isinstance(exc, DatasetGenerationError) and exc.__cause__ is not None:
+        exc = exc.__cause__
+    return exc
 
 
 def _label_text(value: Any) -> str:
