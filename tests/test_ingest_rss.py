@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -117,6 +118,10 @@ def test_to_utf8_rewrites_the_declaration() -> None:
     out = to_utf8('<?xml version="1.0" encoding="gbk"?><rss/>'.encode("gbk"))
     assert out.startswith(b'<?xml version="1.0" encoding="utf-8"?>')
     assert to_utf8(b"\xef\xbb\xbf<rss/>") == b"<rss/>"
+    feed = '<?xml version="1.0" encoding="UTF-16"?><rss>股价</rss>'
+    for codec in ("utf-16", "utf-16-be"):  # with its BOM (little-endian here), or big-endian with one
+        data = feed.encode(codec) if codec == "utf-16" else codecs.BOM_UTF16_BE + feed.encode(codec)
+        assert to_utf8(data, "text/xml") == '<?xml version="1.0" encoding="utf-8"?><rss>股价</rss>'.encode()
     assert to_utf8("<rss>é</rss>".encode("latin-1"), override="latin-1") == "<rss>é</rss>".encode()
 
 

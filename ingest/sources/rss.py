@@ -4,7 +4,8 @@ The ETag and Last-Modified of the last answer go back as If-None-Match / If-Modi
 unchanged feed costs a 304 and no parsing. Chinese feeds often declare their encoding wrongly
 (GB2312 for GBK text, UTF-8 for GBK bytes, nothing at all): :func:`to_utf8` decodes with the
 configured encoding, else the declared one widened to GB18030 for the GB family, else UTF-8, else
-GB18030, and hands feedparser UTF-8 with a matching declaration.
+GB18030, and hands feedparser UTF-8 with a matching declaration. A UTF-16 byte order mark decides
+before any of them, as XML says it does.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ def to_utf8(data: bytes, content_type: str | None = None, override: str | None =
     """Feed bytes re-encoded as UTF-8 with an XML declaration that says so (see the module doc)."""
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8):]
+    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and not data.startswith(codecs.BOM_UTF32_LE):
+        encoded = data.decode("utf-16", "replace").encode("utf-8")  # the BOM is skipped by the codec
+        return _DECLARATION.sub(rb"\g<1>utf-8\g<3>", encoded, count=1)
     declared = _DECLARATION.match(data)
     header = _CHARSET.search(content_type or "")
     candidates = [_codec(override)] if override else [
