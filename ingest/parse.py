@@ -38,6 +38,9 @@ __all__ = [
 ]
 
 EXCERPT_CHARS = 200
+# Earlier dates are the placeholders of broken feeds (1970-01-01, 1900-01-01, 0001-01-01), not news:
+# kept, one would also make the alert detector walk every bucket from then on.
+OLDEST = datetime(1990, 1, 1, tzinfo=UTC)
 DEFAULT_MAX_BODY = 20000
 # Reasons that concern a whole document rather than one entry: for a live source, a failed fetch.
 DOCUMENT_REASONS = frozenset({"empty", "bad_xml", "not_a_feed", "bad_json", "api_error", "bad_shape"})
@@ -248,6 +251,8 @@ def to_item(entry: Entry, opts: Options, raw: object = None) -> RawItem | Skippe
     published = parse_time(entry.published, opts.default_tz)
     if published is None:
         return Skipped(source, "bad_date", _excerpt(raw if raw is not None else entry))
+    if published < OLDEST:
+        return Skipped(source, "placeholder_date", f"{published.isoformat()}: {title[:EXCERPT_CHARS]}")
     fetched_at = opts.fetched_at or datetime.now(UTC)
     if opts.max_future is not None and published > fetched_at + opts.max_future:
         return Skipped(source, "future_date", f"{published.isoformat()}: {title[:EXCERPT_CHARS]}")

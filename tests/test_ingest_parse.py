@@ -191,6 +191,17 @@ def test_parse_json_time_too_large_for_a_float_is_a_bad_date() -> None:
     assert [r.reason for r in results if isinstance(r, Skipped)] == ["bad_date"]
 
 
+def test_placeholder_dates_before_1990_are_skipped_not_news() -> None:
+    data = newsapi(article(publishedAt="1970-01-01T00:00:00Z", url="https://c.example/1"),
+                   article(publishedAt="1899-12-31T00:00:00Z", url="https://c.example/2"),
+                   article(publishedAt="1990-01-01T00:00:00Z", url="https://c.example/3"))
+    results = parse_json_api(data, "api", NEWSAPI, UTC, fetched_at=FETCHED)
+    skipped = [r for r in results if isinstance(r, Skipped)]
+    assert [r.reason for r in skipped] == ["placeholder_date", "placeholder_date"]
+    assert skipped[0].excerpt.startswith("1970-01-01T00:00:00+00:00: ")
+    assert [r.url for r in results if isinstance(r, RawItem)] == ["https://c.example/3"]
+
+
 @pytest.fixture
 def poisoned(monkeypatch: pytest.MonkeyPatch) -> None:
     """Language detection raises for a text with "poison" in it: a parser bug that hits one entry."""
