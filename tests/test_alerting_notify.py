@@ -300,7 +300,8 @@ def test_topic_index_and_log_sinks(tmp_path: Path, caplog: pytest.LogCaptureFixt
     assert "negative news spike: aurora-motors" in caplog.text and ALERT.id in caplog.text
     assert bus.end_offsets(["alerts"]) == {"alerts": 1}
     assert index.alerts() == [ALERT]
-    notifier = build_notifier(NotifySettings(log=False), bus, "alerts", known=[ALERT])
+    notifier = build_notifier(NotifySettings(log=False, ledger_path=tmp_path / "deliveries.sqlite3"), bus, "alerts",
+                              known=[ALERT])
     assert notifier.notify([ALERT, make_alert(key="lumen-pharma")]) == 1
     assert notifier.flush(5)
     assert bus.end_offsets(["alerts"]) == {"alerts": 2}
