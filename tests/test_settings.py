@@ -69,3 +69,25 @@ def test_secrets_are_masked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     text = render_settings(settings) + repr(settings)
     assert "hunter2" not in text and "topsecret" not in text
     assert "**********" in text
+
+
+def test_secrets_never_appear_in_validation_errors(tmp_path: Path) -> None:
+    import traceback
+
+    path = write(tmp_path, (
+        "bus:\n  kafka:\n    sasl_password: 987654\n"
+        "alerting:\n  notify:\n    email:\n      host: smtp.example.com\n      password: SMTPSECRET\n"
+        "      recipients: [a@b.c]\n    webhooks:\n      - secret: HOOKSECRET\n"
+        "ingest:\n  sources:\n    - {type: ftp, name: x, api_key: APIKEYSECRET}\n"
+    ))
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    message = str(caught.value)
+    # every bad key is still named ...
+    for key in ("bus.kafka.sasl_password", "alerting.notify.email.sender", "alerting.notify.webhooks.0.url",
+                "ingest.sources.0"):
+        assert key in message, message
+    # ... but no secret, neither in the message nor anywhere in the traceback a crash would print
+    shown = message + "".join(traceback.format_exception(caught.value))
+    for secret in ("987654", "SMTPSECRET", "HOOKSECRET", "APIKEYSECRET"):
+        assert secret not in shown, shown

@@ -10,11 +10,13 @@ with a message naming the key. Credentials are :class:`SecretStr` and never prin
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from finsentinel.errors import ConfigError
@@ -115,14 +117,59 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
         # top-level keys, so the file goes in as init values and env sections are merged here.
         return Settings(**_deep_merge(data, _env_overrides()))
     except ValidationError as exc:
-        lines = [
-            f"  {'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e.get('input')!r})"
-            if e["type"] != "extra_forbidden"
-            else f"  {'.'.join(str(p) for p in e['loc'])}: unknown key"
-            for e in exc.errors()
-        ]
+        lines = [_error_line(e) for e in exc.errors()]
         origin = f"settings file {file}" if explicit or file.exists() else "settings"
-        raise ConfigError(f"invalid {origin} (or FINSENTINEL_* environment):\n" + "\n".join(lines)) from exc
+        # Not chained: pydantic's own message repeats every input, secrets included.
+        raise ConfigError(f"invalid {origin} (or FINSENTINEL_* environment):\n" + "\n".join(lines)) from None
+
+
+def _leaves(annotation: Any) -> Iterator[Any]:
+    """The types inside ``annotation``: through Optional, unions, Annotated and containers."""
+    origin = get_origin(annotation)
+    if origin is None:
+        yield annotation
+    elif origin is Literal:
+        yield annotation
+    else:
+        args = get_args(annotation)
+        for arg in args[:1] if origin is Annotated else args:
+            yield from _leaves(arg)
+
+
+def _secret_names(model: type[BaseModel], seen: set[type[BaseModel]] | None = None) -> set[str]:
+    """Names of the SecretStr fields of ``model`` and of every section below it."""
+    seen = set() if seen is None else seen
+    seen.add(model)
+    names: set[str] = set()
+    for name, info in model.model_fields.items():
+        for leaf in _leaves(info.annotation):
+            if leaf is SecretStr:
+                names.add(name)
+            elif isinstance(leaf, type) and issubclass(leaf, BaseModel) and leaf not in seen:
+                names |= _secret_names(leaf, seen)
+    return names
+
+
+def _masked(value: Any) -> Any:
+    """``value`` with the values of secret keys (at any depth) replaced by asterisks."""
+    if isinstance(value, dict):
+        return {k: "**********" if k in SECRET_FIELDS else _masked(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(v) for v in value]
+    return value
+
+
+def _error_line(error: ErrorDetails) -> str:
+    """One line per validation error: the key, what was expected and what came (never a secret)."""
+    where = ".".join(str(p) for p in error["loc"])
+    if error["type"] == "extra_forbidden":
+        return f"  {where}: unknown key"
+    if error["type"] == "missing":  # its input is the enclosing section, which says nothing more
+        return f"  {where}: {error['msg']}"
+    value = error.get("input")
+    if any(part in SECRET_FIELDS for part in error["loc"]):
+        return f"  {where}: {error['msg']} (got a value of type {type(value).__name__}, not shown: it is a secret)"
+    return f"  {where}: {error['msg']} (got {_masked(value)!r})"
 
 
 def _env_overrides() -> dict[str, Any]:
@@ -152,6 +199,10 @@ def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
         else:
             merged[key] = value
     return merged
+
+
+SECRET_FIELDS = frozenset(_secret_names(Settings))
+"""Names of the settings that hold secrets (masked in error messages)."""
 
 
 def render_settings(settings: Settings) -> str:
