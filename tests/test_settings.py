@@ -91,3 +91,44 @@ def test_secrets_never_appear_in_validation_errors(tmp_path: Path) -> None:
     shown = message + "".join(traceback.format_exception(caught.value))
     for secret in ("987654", "SMTPSECRET", "HOOKSECRET", "APIKEYSECRET"):
         assert secret not in shown, shown
+
+
+def test_env_values_of_text_settings_are_taken_verbatim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("FINSENTINEL_CONFIG", raising=False)
+    # Values that YAML would read as a number, a boolean, a comment or a mapping.
+    monkeypatch.setenv("FINSENTINEL_BUS__KAFKA__SASL_PASSWORD", "123456")
+    monkeypatch.setenv("FINSENTINEL_ALERTING__INDEX__ES_PASSWORD", "#no-comment")
+    monkeypatch.setenv("FINSENTINEL_ALERTING__INDEX__ES_API_KEY", "yes")
+    monkeypatch.setenv("FINSENTINEL_ALERTING__INDEX__ES_USERNAME", "a: b")
+    monkeypatch.setenv("FINSENTINEL_ALERTING__INDEX__ES_REFRESH", "false")
+    monkeypatch.setenv("FINSENTINEL_BUS__TOPICS__RAW", "2024")
+    # Typed settings still read as before.
+    monkeypatch.setenv("FINSENTINEL_METRICS_PORT", "9100")
+    monkeypatch.setenv("FINSENTINEL_ALERTING__INDEX__ES_VERIFY_CERTS", "false")
+    monkeypatch.setenv("FINSENTINEL_ALERTING__NOTIFY__LEDGER_PATH", "null")
+    monkeypatch.setenv("FINSENTINEL_ALERTING__DETECT__P_VALUE", "1e-6")
+    settings = load_settings()
+    index = settings.alerting.index
+    assert settings.bus.kafka.sasl_password is not None
+    assert settings.bus.kafka.sasl_password.get_secret_value() == "123456"
+    assert index.es_password is not None and index.es_password.get_secret_value() == "#no-comment"
+    assert index.es_api_key is not None and index.es_api_key.get_secret_value() == "yes"
+    assert index.es_username == "a: b"
+    assert index.es_refresh == "false"
+    assert settings.bus.topics.raw == "2024"
+    assert settings.metrics_port == 9100 and index.es_verify_certs is False
+    assert settings.alerting.notify.ledger_path is None
+    assert settings.alerting.detect.p_value == 1e-6
+
+
+def test_env_lists_and_mappings_are_parsed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("FINSENTINEL_CONFIG", raising=False)
+    monkeypatch.setenv("FINSENTINEL_ALERTING__DETECT__SCOPES", '["entity", "topic"]')
+    monkeypatch.setenv("FINSENTINEL_NLP__DEFAULT_LANGUAGES", '["en"]')
+    monkeypatch.setenv("FINSENTINEL_NLP__MODELS", '{"en": "models/en"}')
+    settings = load_settings()
+    assert settings.alerting.detect.scopes == ["entity", "topic"]
+    assert settings.nlp.default_languages == ["en"]
+    assert settings.nlp.models == {"en": Path("models/en")}

@@ -10,9 +10,10 @@ with a message naming the key. Credentials are :class:`SecretStr` and never prin
 from __future__ import annotations
 
 import os
+import types
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, Field, SecretStr, ValidationError
@@ -123,17 +124,16 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
         raise ConfigError(f"invalid {origin} (or FINSENTINEL_* environment):\n" + "\n".join(lines)) from None
 
 
-def _leaves(annotation: Any) -> Iterator[Any]:
-    """The types inside ``annotation``: through Optional, unions, Annotated and containers."""
+def _leaves(annotation: Any, containers: bool = True) -> Iterator[Any]:
+    """The types inside ``annotation``: through Optional, unions, Annotated and (if ``containers``)
+    the item types of lists and mappings; otherwise ``list[str]`` is one type."""
     origin = get_origin(annotation)
-    if origin is None:
-        yield annotation
-    elif origin is Literal:
+    if origin is None or origin is Literal or not (containers or origin in (Annotated, Union, types.UnionType)):
         yield annotation
     else:
         args = get_args(annotation)
         for arg in args[:1] if origin is Annotated else args:
-            yield from _leaves(arg)
+            yield from _leaves(arg, containers)
 
 
 def _secret_names(model: type[BaseModel], seen: set[type[BaseModel]] | None = None) -> set[str]:
@@ -172,8 +172,16 @@ def _error_line(error: ErrorDetails) -> str:
     return f"  {where}: {error['msg']} (got {_masked(value)!r})"
 
 
+_NULLS = frozenset({"null", "Null", "NULL", "~"})
+
+
 def _env_overrides() -> dict[str, Any]:
-    """``FINSENTINEL_A__B=v`` as ``{"a": {"b": "v"}}`` (values are parsed as YAML scalars)."""
+    """``FINSENTINEL_A__B=v`` as ``{"a": {"b": "v"}}``.
+
+    A text setting (string, secret, path, choice of strings) takes the value verbatim (``null``
+    clears an optional one): a password ``123456`` or ``#x`` stays that string. Other values are
+    parsed as YAML (numbers, booleans, ``[a, b]`` lists, ``{k: v}`` mappings).
+    """
     out: dict[str, Any] = {}
     for name, raw in os.environ.items():
         if not name.startswith("FINSENTINEL_") or name == CONFIG_ENV:
@@ -184,11 +192,38 @@ def _env_overrides() -> dict[str, Any]:
         node = out
         for part in parts[:-1]:
             node = node.setdefault(part, {})
+        kinds = _field_types(parts)
+        if kinds and all(_is_text(kind) for kind in kinds - {type(None)}):
+            node[parts[-1]] = None if raw in _NULLS and type(None) in kinds else raw
+            continue
         try:
             node[parts[-1]] = yaml.safe_load(raw) if raw else raw
         except yaml.YAMLError:
             node[parts[-1]] = raw
     return out
+
+
+def _field_types(parts: list[str]) -> set[Any]:
+    """The types of the setting at ``parts`` (a path of section and key names); empty if none."""
+    model: type[BaseModel] = Settings
+    kinds: set[Any] = set()
+    for i, part in enumerate(parts):
+        info = model.model_fields.get(part)
+        if info is None:
+            return set()
+        kinds = set(_leaves(info.annotation, containers=False))
+        if i < len(parts) - 1:
+            sections = [k for k in kinds if isinstance(k, type) and issubclass(k, BaseModel)]
+            if len(sections) != 1:
+                return set()
+            model = sections[0]
+    return kinds
+
+
+def _is_text(kind: Any) -> bool:
+    if get_origin(kind) is Literal:
+        return all(isinstance(choice, str) for choice in get_args(kind))
+    return kind in (str, SecretStr, Path)
 
 
 def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
