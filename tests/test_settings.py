@@ -132,3 +132,13 @@ def test_env_lists_and_mappings_are_parsed(tmp_path: Path, monkeypatch: pytest.M
     assert settings.alerting.detect.scopes == ["entity", "topic"]
     assert settings.nlp.default_languages == ["en"]
     assert settings.nlp.models == {"en": Path("models/en")}
+
+
+def test_env_list_in_yaml_syntax_or_not_a_list_at_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("FINSENTINEL_CONFIG", raising=False)
+    monkeypatch.setenv("FINSENTINEL_ALERTING__DETECT__SCOPES", "[entity, overall]")
+    assert load_settings().alerting.detect.scopes == ["entity", "overall"]
+    monkeypatch.setenv("FINSENTINEL_ALERTING__DETECT__SCOPES", "entity,topic")
+    with pytest.raises(ConfigError, match=r"alerting\.detect\.scopes"):
+        load_settings()

@@ -85,7 +85,10 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings)
+        # The environment is read by load_settings (_env_overrides) and comes in as init values:
+        # pydantic-settings' own env source would parse it again, as JSON, and crash on a
+        # YAML list such as FINSENTINEL_ALERTING__DETECT__SCOPES='[entity, topic]'.
+        return (init_settings,)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
