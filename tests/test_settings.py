@@ -142,3 +142,9 @@ def test_env_list_in_yaml_syntax_or_not_a_list_at_all(tmp_path: Path, monkeypatc
     monkeypatch.setenv("FINSENTINEL_ALERTING__DETECT__SCOPES", "entity,topic")
     with pytest.raises(ConfigError, match=r"alerting\.detect\.scopes"):
         load_settings()
+
+
+def test_es_refresh_may_be_written_as_a_yaml_boolean(tmp_path: Path) -> None:
+    for written, expected in (("true", "true"), ("false", "false"), ("wait_for", "wait_for")):
+        path = write(tmp_path, f"alerting:\n  index:\n    es_refresh: {written}\n")
+        assert load_settings(path).alerting.index.es_refresh == expected

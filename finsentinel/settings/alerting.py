@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from finsentinel.settings.core import _Section
 
@@ -51,6 +51,12 @@ class IndexSettings(_Section):
     es_max_retries: int = Field(default=5, ge=0, description="retries of a request or a rejected (429) bulk item")
     es_backoff_s: float = Field(default=1.0, gt=0, description="first retry delay; doubles on each retry")
     es_max_backoff_s: float = Field(default=60.0, gt=0)
+
+    @field_validator("es_refresh", mode="before")
+    @classmethod
+    def _refresh_as_text(cls, value: object) -> object:
+        """``es_refresh: true`` in YAML is a boolean: take it as the string Elasticsearch expects."""
+        return str(value).lower() if isinstance(value, bool) else value
 
 
 class SeriesSettings(_Section):
