@@ -148,3 +148,10 @@ def test_es_refresh_may_be_written_as_a_yaml_boolean(tmp_path: Path) -> None:
     for written, expected in (("true", "true"), ("false", "false"), ("wait_for", "wait_for")):
         path = write(tmp_path, f"alerting:\n  index:\n    es_refresh: {written}\n")
         assert load_settings(path).alerting.index.es_refresh == expected
+
+
+def test_a_settings_file_not_in_utf8_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "finsentinel.yaml"
+    path.write_bytes("nlp:\n  watchlist: 中文.yaml\n".encode("gbk"))
+    with pytest.raises(ConfigError, match=r"is not UTF-8 .* save it as UTF-8"):
+        load_settings(path)
