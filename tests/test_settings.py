@@ -155,3 +155,11 @@ def test_a_settings_file_not_in_utf8_is_one_clear_error(tmp_path: Path) -> None:
     path.write_bytes("nlp:\n  watchlist: 中文.yaml\n".encode("gbk"))
     with pytest.raises(ConfigError, match=r"is not UTF-8 .* save it as UTF-8"):
         load_settings(path)
+
+
+def test_a_yaml_syntax_error_names_the_place_but_does_not_quote_the_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "bus:\n  kafka:\n    sasl_password: hun: ter2\n")
+    with pytest.raises(ConfigError, match=r"not valid YAML: mapping values are not allowed here \(line 3, column 23\)") \
+            as caught:
+        load_settings(path)
+    assert "ter2" not in str(caught.value)

@@ -102,12 +102,20 @@ def _read_yaml(path: Path) -> dict[str, Any]:
             "save it as UTF-8"
         ) from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(f"settings file {path} is not valid YAML: {exc}") from exc
+        raise ConfigError(f"settings file {path} is not valid YAML: {_yaml_problem(exc)}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"settings file {path}: expected a mapping at the top, got {type(data).__name__}")
     return data
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """What is wrong and where, without PyYAML's quote of the line (it may hold a secret)."""
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        return f"{exc.problem or exc.context or 'syntax error'} (line {mark.line + 1}, column {mark.column + 1})"
+    return type(exc).__name__
 
 
 def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
