@@ -31,6 +31,8 @@ def test_yaml_file_and_env_override(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert settings.bus.backend == "kafka"
     assert settings.bus.kafka.bootstrap_servers == "b:9093"  # env beats the file
     assert settings.log_level == "DEBUG"  # the file's other keys survive
+    given = load_settings(path, bus={"kafka": {"bootstrap_servers": "c:9094"}})
+    assert given.bus.kafka.bootstrap_servers == "c:9094" and given.bus.backend == "kafka"  # arguments beat env
 
 
 def test_config_env_variable_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

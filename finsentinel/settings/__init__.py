@@ -128,11 +128,9 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
     data: dict[str, Any] = {}
     if explicit or file.exists():
         data = _read_yaml(file)
-    data = _deep_merge(data, overrides)
     try:
-        # Environment beats the file: pydantic-settings merges env over init values only for
-        # top-level keys, so the file goes in as init values and env sections are merged here.
-        return Settings(**_deep_merge(data, _env_overrides()))
+        # Environment beats the file, keyword arguments beat both; merged here, section by section.
+        return Settings(**_deep_merge(_deep_merge(data, _env_overrides()), overrides))
     except ValidationError as exc:
         lines = [_error_line(e) for e in exc.errors()]
         origin = f"settings file {file}" if explicit or file.exists() else "settings"
