@@ -285,6 +285,11 @@ class InferenceEngine:
             if first is None:
                 return
             group, stopping = self._gather(first)
+            # A future its caller cancelled while it waited is dropped here; the others become
+            # running, so a late cancel() cannot make set_result raise and kill this thread.
+            group = [r for r in group if r.future.set_running_or_notify_cancel()]
+            if not group:
+                continue
             texts = [t for r in group for t in r.texts]
             try:
                 predictions = self.classify(texts)

@@ -122,6 +122,17 @@ def test_concurrent_callers_each_get_their_own_results(model_dir: Path) -> None:
     assert errors == []
 
 
+def test_a_cancelled_request_does_not_stop_the_batcher(model_dir: Path) -> None:
+    engine = InferenceEngine(model_dir, "torch", max_batch=8, max_wait_ms=300)
+    engine.load()
+    abandoned = engine.submit(["profit beats estimates"])  # held up to 300 ms for batch mates
+    assert abandoned.cancel()  # e.g. a caller whose own timeout ran out
+    later = engine.submit(["shares plunge"])
+    assert len(later.result(timeout=30)) == 1
+    assert len(engine.submit(["court rules"]).result(timeout=30)) == 1
+    engine.close()
+
+
 def test_bad_engine_arguments_are_refused(model_dir: Path) -> None:
     with pytest.raises(ModelError, match="expected backend one of"):
         InferenceEngine(model_dir, "tensorrt")  # type: ignore[arg-type]
