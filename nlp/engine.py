@@ -290,19 +290,30 @@ class InferenceEngine:
             group = [r for r in group if r.future.set_running_or_notify_cancel()]
             if not group:
                 continue
-            texts = [t for r in group for t in r.texts]
-            try:
-                predictions = self.classify(texts)
-            except Exception as exc:  # noqa: BLE001 - any failure must reach the waiting callers, not kill the thread
-                if not isinstance(exc, ModelError):
-                    log.exception("inference batch of %d texts failed", len(texts))
+            self._run(group)
+
+    def _run(self, group: list[_Request]) -> None:
+        """Classify the group's texts together and hand each request its share (or the error).
+
+        When the merged call fails and the group holds several requests, each runs again alone, so
+        that a request whose texts cannot be classified fails only itself, not its batch mates.
+        """
+        texts = [t for r in group for t in r.texts]
+        try:
+            predictions = self.classify(texts)
+        except Exception as exc:  # noqa: BLE001 - any failure must reach the waiting callers, not kill the thread
+            if len(group) > 1:
                 for r in group:
-                    r.future.set_exception(exc)
-                continue
-            start = 0
-            for r in group:
-                r.future.set_result(predictions[start : start + len(r.texts)])
-                start += len(r.texts)
+                    self._run([r])
+                return
+            if not isinstance(exc, ModelError):
+                log.exception("inference request of %d texts failed", len(texts))
+            group[0].future.set_exception(exc)
+            return
+        start = 0
+        for r in group:
+            r.future.set_result(predictions[start : start + len(r.texts)])
+            start += len(r.texts)
 
 
 def _input_names(runner: Runner) -> tuple[str, ...]:

@@ -133,6 +133,18 @@ def test_a_cancelled_request_does_not_stop_the_batcher(model_dir: Path) -> None:
     engine.close()
 
 
+def test_a_request_that_fails_does_not_fail_its_batch_mates(model_dir: Path) -> None:
+    engine = InferenceEngine(model_dir, "torch", max_batch=8, max_wait_ms=300)
+    engine.load()
+    good = engine.submit(["profit beats estimates"])
+    bad = engine.submit(["broken \ud800 text"])  # a lone surrogate: the tokenizer refuses it
+    other = engine.submit(["shares plunge", "court rules"])
+    assert len(good.result(timeout=30)) == 1 and len(other.result(timeout=30)) == 2
+    with pytest.raises(TypeError):
+        bad.result(timeout=30)
+    engine.close()
+
+
 def test_bad_engine_arguments_are_refused(model_dir: Path) -> None:
     with pytest.raises(ModelError, match="expected backend one of"):
         InferenceEngine(model_dir, "tensorrt")  # type: ignore[arg-type]
