@@ -5,12 +5,15 @@ tickers finds all mentions in a single pass. Text and keys are compared after th
 normalisation (NFKC, case-folded, whitespace collapsed), so full-width and upper/lower case do not
 matter. A key in Latin script only counts at word boundaries ('Meridian' in "Meridian's" but not in
 "Meridianx"; ticker 'AURM' in "$AURM" but not in "AURMX"); a key with Chinese characters counts
-anywhere, as Chinese has no spaces between words.
+anywhere, as Chinese has no spaces between words. A ticker of letters only (no digits) counts only
+written in capitals or as a cashtag, so that tickers such as ON or AI do not match the words 'on' and
+'ai' ("ON", "ＯＮ", "$on" link ON Semiconductor; "on Monday" does not).
 """
 
 from __future__ import annotations
 
 import logging
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -122,6 +125,25 @@ def _is_word_char(char: str) -> bool:
     return (char.isalnum() or char == "_") and not _is_cjk(char)
 
 
+def _is_letter_ticker(key: str) -> bool:
+    """A ticker of Latin letters without digits (ON, AI, AAPL.O): it could be an ordinary word."""
+    return any(ch.isalpha() and not _is_cjk(ch) for ch in key) and not any(ch.isdigit() for ch in key)
+
+
+class _CasedText:
+    """A text as :func:`normalise_text` sees it but not case-folded, indexed like the folded text."""
+
+    def __init__(self, text: str) -> None:
+        self.text = " ".join(unicodedata.normalize("NFKC", text).split())
+        # case folding maps each character on its own, sometimes to several ('ß' -> 'ss')
+        self.origin = [i for i, ch in enumerate(self.text) for _ in ch.casefold()]
+
+    def in_capitals(self, start: int, stop: int) -> bool:
+        """Whether folded positions ``start:stop`` hold no lower-case letter in the original text."""
+        span = self.text[self.origin[start] : self.origin[stop - 1] + 1]
+        return not any(ch.islower() for ch in span)
+
+
 class EntityLinker:
     """Links texts to watchlist company ids."""
 
@@ -129,12 +151,20 @@ class EntityLinker:
         self.watchlist = watchlist
         self._ids = {c.id for c in watchlist.companies}
         self._by_key: dict[str, set[str]] = {}
+        capitals: dict[str, set[str]] = {}  # key -> companies for which it is only a letter ticker
         for company in watchlist.companies:
+            names = {normalise_text(n) for n in company.keys() if n not in company.tickers}
             for key in company.keys():
-                self._by_key.setdefault(normalise_text(key), set()).add(company.id)
+                normalised = normalise_text(key)
+                self._by_key.setdefault(normalised, set()).add(company.id)
+                if key in company.tickers and _is_letter_ticker(normalised) and normalised not in names:
+                    capitals.setdefault(normalised, set()).add(company.id)
         self._automaton = ahocorasick.Automaton()
         for key, ids in self._by_key.items():
-            self._automaton.add_word(key, (key, any(_is_cjk(ch) for ch in key), tuple(sorted(ids))))
+            strict = capitals.get(key, set())
+            self._automaton.add_word(
+                key, (key, any(_is_cjk(ch) for ch in key), tuple(sorted(ids - strict)), tuple(sorted(strict)))
+            )
         if self._by_key:
             self._automaton.make_automaton()
 
@@ -149,14 +179,19 @@ class EntityLinker:
         if not self._by_key or not text:
             return tuple(sorted(found))
         normalised = normalise_text(text)
-        for end, (key, cjk, ids) in self._automaton.iter(normalised):
+        cased: _CasedText | None = None
+        for end, (key, cjk, ids, capital_ids) in self._automaton.iter(normalised):
             start = end - len(key) + 1
+            before = normalised[start - 1] if start > 0 else " "
             if not cjk:
-                before = normalised[start - 1] if start > 0 else " "
                 after = normalised[end + 1] if end + 1 < len(normalised) else " "
                 if _is_word_char(before) or _is_word_char(after):
                     continue
             found.update(ids)
+            if capital_ids:
+                cased = cased or _CasedText(text)
+                if before == "$" or key.startswith("$") or cased.in_capitals(start, end + 1):
+                    found.update(capital_ids)
         return tuple(sorted(found))
 
     def _from_hint(self, hint: str) -> set[str]:

@@ -67,6 +67,26 @@ def test_shared_alias_links_every_company_that_has_it() -> None:
     assert EntityLinker(watchlist).link("Alpha reports") == ("a", "b")
 
 
+def test_letter_tickers_match_only_in_capitals_or_as_cashtags() -> None:
+    watchlist = Watchlist.from_dict(
+        {
+            "companies": [
+                {"id": "onsemi", "name": "ON Semiconductor", "tickers": ["ON"]},
+                {"id": "c3", "name": "C3.ai", "aliases": ["C3 AI"], "tickers": ["AI", "AI.N"]},
+            ]
+        }
+    )
+    linker = EntityLinker(watchlist)
+    assert linker.link("Stocks rise on Monday") == ()  # the word 'on' is not ticker ON
+    assert linker.link("Banks bet on ai to cut costs") == ()
+    assert linker.link("Investors pile into ai.n") == ()
+    assert linker.link("ON and AI lead chip gains") == ("c3", "onsemi")
+    assert linker.link("$on jumps, $ai falls") == ("c3", "onsemi")  # a cashtag in any case
+    assert linker.link("ＯＮ rallies; AI.N slips") == ("c3", "onsemi")  # full-width capitals too
+    assert linker.link("c3 ai wins a contract") == ("c3",)  # names and aliases stay case-insensitive
+    assert linker.link("shares", hints=("ai",)) == ("c3",)  # hints name companies in any case
+
+
 def test_empty_watchlist_links_nothing() -> None:
     assert EntityLinker(Watchlist.from_dict({})).link("Aurora Motors", hints=("aurora-motors",)) == ()
 
