@@ -5,9 +5,10 @@ tickers finds all mentions in a single pass. Text and keys are compared after th
 normalisation (NFKC, case-folded, whitespace collapsed), so full-width and upper/lower case do not
 matter. A key in Latin script only counts at word boundaries ('Meridian' in "Meridian's" but not in
 "Meridianx"; ticker 'AURM' in "$AURM" but not in "AURMX"); a key with Chinese characters counts
-anywhere, as Chinese has no spaces between words. A ticker of letters only (no digits) counts only
-written in capitals or as a cashtag, so that tickers such as ON or AI do not match the words 'on' and
-'ai' ("ON", "ＯＮ", "$on" link ON Semiconductor; "on Monday" does not).
+anywhere, as Chinese has no spaces between words. A key found inside a longer key's mention belongs
+to that mention ('平安' in '平安银行' links only the company named 平安银行). A ticker of letters only
+(no digits) counts only written in capitals or as a cashtag, so that tickers such as ON or AI do not
+match the words 'on' and 'ai' ("ON", "ＯＮ", "$on" link ON Semiconductor; "on Monday" does not).
 """
 
 from __future__ import annotations
@@ -180,6 +181,7 @@ class EntityLinker:
             return tuple(sorted(found))
         normalised = normalise_text(text)
         cased: _CasedText | None = None
+        mentions: list[tuple[int, int, tuple[str, ...]]] = []
         for end, (key, cjk, ids, capital_ids) in self._automaton.iter(normalised):
             start = end - len(key) + 1
             before = normalised[start - 1] if start > 0 else " "
@@ -187,11 +189,18 @@ class EntityLinker:
                 after = normalised[end + 1] if end + 1 < len(normalised) else " "
                 if _is_word_char(before) or _is_word_char(after):
                     continue
-            found.update(ids)
             if capital_ids:
                 cased = cased or _CasedText(text)
                 if before == "$" or key.startswith("$") or cased.in_capitals(start, end + 1):
-                    found.update(capital_ids)
+                    ids += capital_ids
+            if ids:
+                mentions.append((start, end, ids))
+        # A key inside a longer mention is part of that name ('平安' in '平安银行'), not a mention of its own.
+        reach = -1
+        for _start, end, ids in sorted(mentions, key=lambda m: (m[0], -m[1])):
+            if end > reach:
+                found.update(ids)
+                reach = end
         return tuple(sorted(found))
 
     def _from_hint(self, hint: str) -> set[str]:

@@ -87,6 +87,23 @@ def test_letter_tickers_match_only_in_capitals_or_as_cashtags() -> None:
     assert linker.link("shares", hints=("ai",)) == ("c3",)  # hints name companies in any case
 
 
+def test_a_name_inside_another_companys_longer_name_links_only_the_longer() -> None:
+    watchlist = Watchlist.from_dict(
+        {
+            "companies": [
+                {"id": "pingan", "name": "Ping An Insurance", "name_zh": "中国平安", "aliases": ["平安", "Ping An"]},
+                {"id": "pingan-bank", "name": "Ping An Bank", "name_zh": "平安银行"},
+            ]
+        }
+    )
+    linker = EntityLinker(watchlist)
+    assert linker.link("平安银行发布年报") == ("pingan-bank",)
+    assert linker.link("Ping An Bank profit rises") == ("pingan-bank",)
+    assert linker.link("平安银行与中国平安签约") == ("pingan", "pingan-bank")  # two mentions
+    assert linker.link("Ping An and Ping An Bank") == ("pingan", "pingan-bank")
+    assert linker.link("平安保险") == ("pingan",)
+
+
 def test_empty_watchlist_links_nothing() -> None:
     assert EntityLinker(Watchlist.from_dict({})).link("Aurora Motors", hints=("aurora-motors",)) == ()
 
