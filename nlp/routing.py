@@ -18,6 +18,9 @@ from nlp.base import Classifier
 
 log = logging.getLogger(__name__)
 
+ITEM_LANGUAGES = ("en", "zh", "other")
+"""The languages a raw item can carry (``RawItem.lang``): the only keys a route can match."""
+
 
 @dataclass(frozen=True)
 class Route:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from finsentinel.errors import ConfigError
 from finsentinel.settings import NlpSettings
 from nlp.engine import InferenceEngine
 from nlp.ensemble import open_engine
 from nlp.model import ENSEMBLE_FILE, SPEC_FILE
-from nlp.routing import Router
+from nlp.routing import ITEM_LANGUAGES, Router
 
 REFERENCE_MODELS = {"en": Path("models/finsentinel-en"), "zh": Path("models/finsentinel-zh")}
 
@@ -43,8 +44,26 @@ def make_engine(settings: NlpSettings, model_dir: Path) -> InferenceEngine:
     )
 
 
+def check_languages(settings: NlpSettings) -> None:
+    """Every language in ``nlp.models``, ``default_languages`` and ``taxonomy`` must be one items carry;
+    another ('ZH', 'zh-CN') would never match, and its items would go to the default model unnoticed."""
+    for key, langs in (("nlp.models", settings.models), ("nlp.default_languages", settings.default_languages),
+                       ("nlp.taxonomy", settings.taxonomy)):
+        for lang in langs:
+            if lang not in ITEM_LANGUAGES:
+                known = ", ".join(repr(v) for v in ITEM_LANGUAGES)
+                raise ConfigError(
+                    f"{key} names the language {lang!r}, but items carry only {known} (set by ingest); "
+                    "write it as one of those codes"
+                )
+
+
 def build_router(settings: NlpSettings) -> Router:
-    """The router over every configured model; constructs only (call ``load()`` to read the models)."""
+    """The router over every configured model; constructs only (call ``load()`` to read the models).
+
+    :class:`ConfigError` when the settings name a language no item carries (see :func:`check_languages`).
+    """
+    check_languages(settings)
     engines: dict[Path, InferenceEngine] = {}
 
     def engine(path: Path) -> InferenceEngine:

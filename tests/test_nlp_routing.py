@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from finsentinel.errors import ModelError
+from finsentinel.errors import ConfigError, ModelError
 from finsentinel.settings import NlpSettings
 from nlp.base import Prediction
 from nlp.engine import InferenceEngine
 from nlp.linking import EntityLinker, Watchlist
-from nlp.routing import Router
+from nlp.routing import ITEM_LANGUAGES, Router
 from nlp.serving import build_router, load_router
 from nlp.stage import PII_MASKED, UNSUPPORTED_LANG, make_classify_handler, score_items
 from tests.test_nlp_stage import item, record
@@ -96,6 +96,23 @@ def test_router_from_settings_shares_engines_and_checks_the_taxonomy(tmp_path: P
     missing = NlpSettings(model_dir=tmp_path / "nope", backend="onnx-int8")
     with pytest.raises(ModelError, match="does not exist"):
         load_router(missing)
+
+
+@pytest.mark.parametrize(
+    ("update", "key"),
+    [
+        ({"models": {"ZH": "zh-model"}}, "nlp.models"),  # zh items would silently go to the default model
+        ({"models": {"zh-CN": "zh-model"}}, "nlp.models"),
+        ({"default_languages": ["EN", "zh"]}, "nlp.default_languages"),  # en items would be flagged
+        ({"taxonomy": {"Zh": ["Macro"]}}, "nlp.taxonomy"),  # would check the default model instead
+    ],
+)
+def test_a_language_items_never_carry_is_refused(tmp_path: Path, update: dict[str, object], key: str) -> None:
+    settings = NlpSettings.model_validate({"model_dir": str(tmp_path / "default"), **update})
+    with pytest.raises(ConfigError, match=rf"{key} names the language '[^']+'.*'en', 'zh', 'other'"):
+        build_router(settings)
+    for lang in ITEM_LANGUAGES:  # the languages the router accepts are those a raw item can carry
+        assert item("x", lang=lang).lang == lang
 
 
 def test_reference_models_are_used_when_present(tmp_path: Path) -> None:
