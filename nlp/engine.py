@@ -247,29 +247,35 @@ class InferenceEngine:
     def submit(self, texts: Sequence[str]) -> Future[list[Prediction]]:
         """Queue texts for the batching thread; the future gets their predictions (or the ModelError)."""
         self._loaded()
+        request = _Request(list(texts), Future())
+        # Queued under the lock, so a concurrent close() either finds it in the queue it stops (its
+        # thread answers it first) or has already given the next thread a queue of its own.
         with self._lock:
             if self._thread is None:
-                self._thread = threading.Thread(target=self._serve, name="inference-batcher", daemon=True)
+                self._thread = threading.Thread(
+                    target=self._serve, args=(self._queue,), name="inference-batcher", daemon=True
+                )
                 self._thread.start()
-        request = _Request(list(texts), Future())
-        self._queue.put(request)
+            self._queue.put(request)
         return request.future
 
     def close(self) -> None:
         """Stop the batching thread after the queued requests (idempotent)."""
         with self._lock:
             thread, self._thread = self._thread, None
+            if thread is not None:
+                self._queue.put(None)  # the thread stops there; a later submit() starts a new one
+                self._queue = queue.Queue()
         if thread is not None:
-            self._queue.put(None)
             thread.join()
 
-    def _gather(self, first: _Request) -> tuple[list[_Request], bool]:
+    def _gather(self, requests: queue.Queue[_Request | None], first: _Request) -> tuple[list[_Request], bool]:
         """Requests to run together: until ``max_batch * pool`` texts or ``max_wait_ms`` after the first."""
         group, size, deadline = [first], len(first.texts), first.queued + self.max_wait_s
         while size < self.max_batch * self.pool:
             remaining = deadline - time.perf_counter()
             try:
-                nxt = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+                nxt = requests.get(timeout=remaining) if remaining > 0 else requests.get_nowait()
             except queue.Empty:
                 break
             if nxt is None:
@@ -278,13 +284,13 @@ class InferenceEngine:
             size += len(nxt.texts)
         return group, False
 
-    def _serve(self) -> None:
+    def _serve(self, requests: queue.Queue[_Request | None]) -> None:
         stopping = False
         while not stopping:
-            first = self._queue.get()
+            first = requests.get()
             if first is None:
                 return
-            group, stopping = self._gather(first)
+            group, stopping = self._gather(requests, first)
             # A future its caller cancelled while it waited is dropped here; the others become
             # running, so a late cancel() cannot make set_result raise and kill this thread.
             group = [r for r in group if r.future.set_running_or_notify_cancel()]

@@ -4,6 +4,7 @@ respects its size and wait bounds, and an unusable export fails with one clear l
 from __future__ import annotations
 
 import json
+import queue
 import shutil
 import threading
 import time
@@ -142,6 +143,35 @@ def test_a_request_that_fails_does_not_fail_its_batch_mates(model_dir: Path) -> 
     assert len(good.result(timeout=30)) == 1 and len(other.result(timeout=30)) == 2
     with pytest.raises(TypeError):
         bad.result(timeout=30)
+    engine.close()
+
+
+def test_a_request_submitted_while_the_engine_closes_is_still_answered(model_dir: Path) -> None:
+    engine = InferenceEngine(model_dir, "torch", max_batch=8, max_wait_ms=1)
+
+    class LateQueue(queue.Queue):
+        """Once ``late``, delays a request's put until close() has begun: a racing submit()."""
+
+        late = False
+
+        def put(self, item: object, block: bool = True, timeout: float | None = None) -> None:
+            if item is not None and self.late:
+                deadline = time.perf_counter() + 1
+                while engine._thread is not None and time.perf_counter() < deadline:
+                    time.sleep(0.001)
+                time.sleep(0.2)
+            super().put(item, block, timeout)
+
+    engine._queue = late = LateQueue()
+    engine.submit(["warm up"]).result(timeout=30)  # the batching thread is running
+    late.late = True
+    submitted: list[object] = []
+    caller = threading.Thread(target=lambda: submitted.append(engine.submit(["profit beats estimates"])))
+    caller.start()
+    time.sleep(0.05)
+    engine.close()
+    caller.join()
+    assert len(submitted[0].result(timeout=10)) == 1  # type: ignore[attr-defined]
     engine.close()
 
 
