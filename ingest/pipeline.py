@@ -81,17 +81,18 @@ class Pipeline:
             split = self.store.partition(items)
             out = Processed(duplicates=split.duplicates, late_copies=dict(split.late_copies))
             fresh_ids = {item.id for item in split.fresh}
-            kept, prints = self._near(split.fresh, out, fresh_ids, fingerprints or {})
-            # An exact duplicate of a batch item that was then dropped as a near-duplicate repeats
-            # what that item repeats: the published original (its keys must not name an unpublished id).
-            dropped = {item.id: match.original for item, match in out.near_duplicates}
-            if dropped:
-                out.duplicates = [(item, dropped.get(original, original)) for item, original in out.duplicates]
+            prints: list[tuple[str, Fingerprint]] = []  # what this batch added to the near-dup index
             try:
+                kept = self._near(split.fresh, out, fresh_ids, fingerprints or {}, prints)
+                # An exact duplicate of a batch item that was then dropped as a near-duplicate repeats
+                # what that item repeats: the published original (its keys must not name an unpublished id).
+                dropped = {item.id: match.original for item, match in out.near_duplicates}
+                if dropped:
+                    out.duplicates = [(item, dropped.get(original, original)) for item, original in out.duplicates]
                 self._publish(kept)
                 self.store.commit(kept, out.duplicates + [(i, m.original) for i, m in out.near_duplicates],
                                   prints, out.late_copies, checkpoints)
-            except BaseException:
+            except BaseException:  # nothing of the batch may stay indexed, or its retry matches itself
                 if self.index is not None:
                     for item_id, _ in prints:
                         self.index.remove(item_id)
@@ -111,13 +112,16 @@ class Pipeline:
             log.info("near-dup memory: %d recent items loaded", len(self.index))
 
     def _near(self, fresh: list[RawItem], out: Processed, fresh_ids: set[str],
-              given: Mapping[str, Fingerprint | None]) -> tuple[list[RawItem], list[tuple[str, Fingerprint]]]:
-        """Drop near-duplicates from ``fresh``; count copies on batch originals or as late copies."""
+              given: Mapping[str, Fingerprint | None], prints: list[tuple[str, Fingerprint]]) -> list[RawItem]:
+        """Drop near-duplicates from ``fresh``; count copies on batch originals or as late copies.
+
+        Each kept item is indexed as it goes and appended to ``prints`` at once, so that the caller
+        can take them out of the index again if anything fails, this step included.
+        """
         if self.index is None:
-            return fresh, []
+            return fresh
         kept: dict[str, RawItem] = {}
         added: dict[str, int] = {}  # copies found in this batch, per kept original
-        prints: list[tuple[str, Fingerprint]] = []
         for item in fresh:
             fp = given[item.id] if item.id in given else self.index.fingerprint(
                 item.title, item.body, item.lang, item.entity_hints, item.published_at)
@@ -125,8 +129,8 @@ class Pipeline:
             if match is None:
                 kept[item.id] = item
                 if fp is not None:
-                    self.index.add(item.id, fp)
                     prints.append((item.id, fp))
+                    self.index.add(item.id, fp)
                 continue
             out.near_duplicates.append((item, match))
             if match.original in kept:
@@ -134,7 +138,7 @@ class Pipeline:
             elif match.original not in fresh_ids:
                 out.late_copies[match.original] = out.late_copies.get(match.original, 0) + item.copies
         return [item.model_copy(update={"copies": item.copies + added[item.id]}) if item.id in added else item
-                for item in kept.values()], prints
+                for item in kept.values()]
 
     def _publish(self, items: list[RawItem]) -> None:
         limit = self.settings.max_body_chars

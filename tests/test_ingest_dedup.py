@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -156,3 +157,37 @@ def test_repeat_of_a_near_duplicate_points_at_the_published_original(tmp_path: P
     assert decisions == [("https://b.example/2", story.id, "exact"), ("https://a.example/1", story.id, "near"),
                          ("https://b.example/2", story.id, "exact"), ("https://c.example/3", story.id, "exact")]
     assert store.copies(story.id) == 4 and store.copies(copy1.id) == 0
+
+
+def test_a_batch_that_crashes_during_near_dup_matching_is_published_when_retried(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Near-dup matching indexes each kept item as it goes. When it raises part-way through a batch
+    # (a bug on an odd item), the items indexed so far were never published: the retried batch must
+    # publish them, not drop them as near-duplicates of themselves.
+    from finsentinel.bus.local import LocalBus
+    from finsentinel.settings import IngestSettings
+    from ingest.pipeline import Pipeline
+
+    first = raw("Kestrel Cloud signs five-year deal with Velora", "https://w.example/k1",
+                "Kestrel Cloud said on Monday it had signed a five-year agreement to supply data centre capacity "
+                "to Velora Retail, its largest contract so far.")
+    second = raw("Aurora Motors recalls 48,000 SUVs", "https://w.example/a1",
+                 "Aurora Motors said on Tuesday it would recall 48,000 Lumina SUVs because a battery module may "
+                 "overheat while charging.")
+    store = DedupStore(tmp_path / "s.db")
+    pipeline = Pipeline(IngestSettings(state_path=tmp_path / "s.db"), store, LocalBus(tmp_path / "bus.db"), "raw")
+    assert pipeline.index is not None
+    made = pipeline.index.fingerprint
+
+    def crash_on_second(title: str, *args: Any) -> Fingerprint | None:
+        if title == second.title:
+            raise RuntimeError("fingerprinting crashed")
+        return made(title, *args)
+
+    monkeypatch.setattr(pipeline.index, "fingerprint", crash_on_second)
+    with pytest.raises(RuntimeError, match="fingerprinting crashed"):
+        pipeline.process([first, second])
+    assert first.id not in pipeline.index and store.count() == 0
+    monkeypatch.undo()
+    out = pipeline.process([first, second])
+    assert [i.id for i in out.published] == [first.id, second.id] and out.near_duplicates == []
