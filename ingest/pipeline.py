@@ -1,10 +1,11 @@
 """Dedup and publish one batch of parsed items, then record it: the core of every ingest pass.
 
-Order (:meth:`Pipeline.process`): exact dedup against the state store and the batch → near-dup
-matching of the new items against the recent-fingerprint index and each other → publish the
-survivors, keyed by id, with ``copies`` counting the copies seen in this batch → flush → one state
-transaction (seen keys, fingerprints, copies of earlier items, source checkpoints). A failure before
-the commit leaves the store and the index as they were: the batch is fetched and processed again.
+Order (:meth:`Pipeline.process`): the batch sorted by publication time → exact dedup against the
+state store and the batch → near-dup matching of the new items against the recent-fingerprint index
+and each other → publish the survivors, keyed by id, with ``copies`` counting the copies seen in
+this batch → flush → one state transaction (seen keys, fingerprints, copies of earlier items, source
+checkpoints). A failure before the commit leaves the store and the index as they were: the batch is
+fetched and processed again.
 Batches are processed one at a time (a lock), whatever thread fetched them.
 """
 
@@ -15,7 +16,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from finsentinel.bus.base import Bus
 from finsentinel.schema import RawItem
@@ -72,13 +73,16 @@ class Pipeline:
 
     def process(self, items: Sequence[RawItem], checkpoints: Mapping[str, Checkpoint] | None = None,
                 fingerprints: Mapping[str, Fingerprint | None] | None = None) -> Processed:
-        """Dedup, publish and record ``items`` (in the order given); raises if the bus or the store fails.
+        """Dedup, publish and record ``items``; raises if the bus or the store fails.
 
+        Items are taken in order of publication time (a stable sort: ties keep the order given), so
+        the earliest item of a story in the batch is its original whichever source delivered it
+        first, and what is published does not depend on the order of the sources in a pass.
         ``fingerprints`` (by item id) are near-dup fingerprints made already, e.g. by parse workers.
         """
         with self._lock:
             self._prepare()
-            split = self.store.partition(items)
+            split = self.store.partition(sorted(items, key=_published))
             out = Processed(duplicates=split.duplicates, late_copies=dict(split.late_copies))
             fresh_ids = {item.id for item in split.fresh}
             prints: list[tuple[str, Fingerprint]] = []  # what this batch added to the near-dup index
@@ -163,3 +167,7 @@ class Pipeline:
             self._pruned_at = cutoff
             if removed:
                 log.info("near-dup memory: forgot %d fingerprints older than the horizon", removed)
+
+
+def _published(item: RawItem) -> datetime:
+    return item.published_at

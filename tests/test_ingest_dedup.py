@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -191,3 +191,28 @@ def test_a_batch_that_crashes_during_near_dup_matching_is_published_when_retried
     monkeypatch.undo()
     out = pipeline.process([first, second])
     assert [i.id for i in out.published] == [first.id, second.id] and out.near_duplicates == []
+
+
+def test_the_earliest_item_of_a_story_in_a_batch_is_published_whatever_the_order(tmp_path: Path) -> None:
+    # One pass batches every source together, in the order of the settings. A syndicated copy that a
+    # source listed first carries must not be published in place of the story it copies, nor may the
+    # order decide how many stories come out (a copy of a copy that is not a copy of the story).
+    from finsentinel.bus.local import LocalBus
+    from finsentinel.settings import IngestSettings
+    from ingest.pipeline import Pipeline
+
+    body = ("Kestrel Cloud said on Monday it had signed a five-year agreement to supply data centre capacity "
+            "to Velora Retail, its largest contract so far, sending its shares up eight percent in early trade.")
+    story = raw("Kestrel Cloud signs five-year deal with Velora", "https://w.example/k1", body, source="wire")
+    copy = raw("UPDATE 1-Kestrel Cloud signs five-year deal with Velora", "https://a.example/1",
+               f"By Maria Lindqvist\n{body}\nReporting by Tom Reilly", source="aggregator")
+    copy = copy.model_copy(update={"published_at": WHEN + timedelta(hours=2)})
+    mirror = raw(story.title, "https://m.example/9", body, source="mirror")
+    mirror = mirror.model_copy(update={"published_at": WHEN + timedelta(hours=1)})
+    results = []
+    for n, batch in enumerate(([copy, mirror, story], [story, copy, mirror], [mirror, copy, story])):
+        pipeline = Pipeline(IngestSettings(state_path=tmp_path / f"{n}.db"), DedupStore(tmp_path / f"{n}.db"),
+                            LocalBus(tmp_path / f"{n}.bus"), "raw")
+        out = pipeline.process(batch)
+        results.append([(i.url, i.copies) for i in out.published])
+    assert results == [[("https://w.example/k1", 3)]] * 3
