@@ -395,3 +395,13 @@ def test_one_fetch_of_many_feeds_is_one_arrival_not_late_items() -> None:
     # closed its bucket: hours 0-44 (bucket end + 2 h lateness <= hour 47), not 45-47
     later = [i.model_copy(update={"fetched_at": fetched + timedelta(days=1)}) for i in feed_b]
     assert len(split_late(items[:48] + later, 60, timedelta(hours=2)).late) == 45
+
+
+def test_an_item_published_after_it_was_fetched_counts_when_it_was_fetched() -> None:
+    """Clock skew (a feed writing local time as UTC): the item's event time, which the watermark
+    judges, is its fetch time; it is counted in that bucket, not hours ahead."""
+    reported = burst("aurora-motors", BURST_START, (5, 5, 4, 4), first_id=100_000)
+    skewed = [i.model_copy(update={"published_at": i.published_at + 3 * HOUR}) for i in reported]
+    expected = detect(traffic(1) + reported, SETTINGS)
+    assert [a.entity for a in expected] == ["aurora-motors"]
+    assert summary(detect(traffic(1) + skewed, SETTINGS)) == summary(expected)

@@ -1,8 +1,9 @@
 """Negative-spike detection: pure functions from scored items (or bucket counts) to alerts.
 
 Per scope key (a company id for ``entity``, a topic name for ``topic``, None for ``overall``)
-and per event-time bucket of ``bucket_minutes`` (aligned to the UNIX epoch), the detector
-counts items and negative items. Syndicated ``copies`` of an item spread one report: the item
+and per event-time bucket of ``bucket_minutes`` (aligned to the UNIX epoch; an item's event time
+is its publication time, or its fetch time if it claims to be published later: clock skew), the
+detector counts items and negative items. Syndicated ``copies`` of an item spread one report: the item
 counts once, unless ``count_copies`` is set.
 
 Baseline, learned from the buckets *before* the one tested, with exponential forgetting
@@ -53,7 +54,7 @@ from alerting.detect.lifecycle import (
     p_value,
 )
 from alerting.detect.seasonal import RobustLevel, SeasonalBaseline, SlotProfile
-from alerting.detect.watermark import split_late
+from alerting.detect.watermark import event_time, split_late
 from alerting.index.base import BucketCount, Scope
 from finsentinel.errors import ConfigError
 from finsentinel.schema import Alert, ScoredItem
@@ -240,12 +241,14 @@ def detect_items(items: Sequence[ScoredItem], settings: DetectSettings) -> Detec
     minutes = settings.bucket_minutes
     marked = split_late(_dedupe(items), minutes, timedelta(minutes=minutes * settings.lateness_buckets))
     last = marked.last_closed(minutes)
-    closed = [i for i in marked.on_time if last is not None and bucket_index(i.published_at, minutes) <= last]
+    # Items are counted in the bucket of their event time, the bucket the watermark judged them by.
+    buckets = {i.id: bucket_index(event_time(i), minutes) for i in marked.on_time}
+    closed = [i for i in marked.on_time if last is not None and buckets[i.id] <= last]
     if not closed or last is None:
         return Detection([], len(marked.late), len(marked.on_time) - len(closed))
     series: Series = {}
     for item in closed:
-        index = bucket_index(item.published_at, minutes)
+        index = buckets[item.id]
         weight = float(item.copies) if settings.count_copies else 1.0
         keys: list[SeriesKey] = [("overall", None), ("topic", item.topic)]
         keys += [("entity", e) for e in sorted(set(item.entities))]
@@ -260,7 +263,7 @@ def detect_items(items: Sequence[ScoredItem], settings: DetectSettings) -> Detec
         negatives = [i for b in range(lo, hi + 1) for i in series[key].get(b, Cell()).negatives]
         return len(negatives), Counter(e for i in negatives for e in set(i.entities))
 
-    first = min(bucket_index(i.published_at, minutes) for i in closed)
+    first = min(buckets[i.id] for i in closed)
     alerts = _run(series, first, last, settings, explainer)
     return Detection(alerts, len(marked.late), len(marked.on_time) - len(closed))
 
