@@ -405,3 +405,13 @@ def test_an_item_published_after_it_was_fetched_counts_when_it_was_fetched() -> 
     expected = detect(traffic(1) + reported, SETTINGS)
     assert [a.entity for a in expected] == ["aurora-motors"]
     assert summary(detect(traffic(1) + skewed, SETTINGS)) == summary(expected)
+
+
+def test_with_count_copies_a_topic_alert_made_of_one_companys_copies_is_explained_by_it() -> None:
+    """The share of a topic's negatives about one company is weighed as the alert's counts are."""
+    settings = SETTINGS.model_copy(update={"count_copies": True})
+    items = traffic(1) + burst("aurora-motors", BURST_START, (3,), 100_000, copies=40)  # 120 reports
+    items += [make_item(300_000 + k, BURST_START + timedelta(minutes=10 * k), "negative", (), "regulation")
+              for k in range(5)]  # and five unrelated ones
+    alerts = detect(items, settings)
+    assert [(a.scope, a.entity, a.observed) for a in alerts] == [("entity", "aurora-motors", 120)]

@@ -225,6 +225,11 @@ def _dedupe(items: Iterable[ScoredItem]) -> list[ScoredItem]:
     return list(latest.values())
 
 
+def _weight(item: ScoredItem, settings: DetectSettings) -> int:
+    """How many reports ``item`` counts as: its syndicated copies only with ``count_copies``."""
+    return item.copies if settings.count_copies else 1
+
+
 @dataclass(frozen=True, slots=True)
 class Detection:
     """Alerts of one detection run, and what the watermark left out."""
@@ -249,7 +254,7 @@ def detect_items(items: Sequence[ScoredItem], settings: DetectSettings) -> Detec
     series: Series = {}
     for item in closed:
         index = buckets[item.id]
-        weight = float(item.copies) if settings.count_copies else 1.0
+        weight = float(_weight(item, settings))
         keys: list[SeriesKey] = [("overall", None), ("topic", item.topic)]
         keys += [("entity", e) for e in sorted(set(item.entities))]
         for key in keys:
@@ -260,8 +265,13 @@ def detect_items(items: Sequence[ScoredItem], settings: DetectSettings) -> Detec
                 cell.negatives.append(item)
 
     def explainer(key: SeriesKey, lo: int, hi: int) -> tuple[float, Counter[str]]:
+        # weighted as the alert's own counts are (copies count when count_copies is set)
         negatives = [i for b in range(lo, hi + 1) for i in series[key].get(b, Cell()).negatives]
-        return len(negatives), Counter(e for i in negatives for e in set(i.entities))
+        by_entity: Counter[str] = Counter()
+        for item in negatives:
+            for entity in set(item.entities):
+                by_entity[entity] += _weight(item, settings)
+        return sum(_weight(i, settings) for i in negatives), by_entity
 
     first = min(buckets[i.id] for i in closed)
     alerts = _run(series, first, last, settings, explainer)
