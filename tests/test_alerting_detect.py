@@ -415,3 +415,9 @@ def test_with_count_copies_a_topic_alert_made_of_one_companys_copies_is_explaine
               for k in range(5)]  # and five unrelated ones
     alerts = detect(items, settings)
     assert [(a.scope, a.entity, a.observed) for a in alerts] == [("entity", "aurora-motors", 120)]
+
+
+def test_detect_series_rejects_an_infinite_count() -> None:
+    """An infinite first count made the level infinite: every later bucket silently judged normal."""
+    with pytest.raises(SchemaError, match="counts >= 0"):
+        detect_series([T0, T0 + HOUR], [float("inf"), 1.0], SERIES)

@@ -58,8 +58,8 @@ def score_series(timestamps: Sequence[datetime], values: Sequence[float], settin
     base = seasonal_baseline(settings)
     points: list[Point] = []
     for when, value in sorted(zip(timestamps, values, strict=True), key=lambda tv: tv[0]):
-        if value < 0 or math.isnan(value):
-            raise SchemaError(f"detect_series: expected counts >= 0, got {value} at {when.isoformat()}")
+        if not 0 <= value < math.inf:  # NaN and infinity too: an infinite level judges every later bucket normal
+            raise SchemaError(f"detect_series: expected finite counts >= 0, got {value} at {when.isoformat()}")
         x = math.log1p(value)
         expected, spread = base.expect(when)
         z = (x - expected) / spread if base.buckets >= max(settings.warmup_buckets, 1) else 0.0
