@@ -20,6 +20,7 @@ from ingest.sources.base import Checkpoint
 from ingest.sources.files import FileSource
 from ingest.syndicate import generate, write_jsonl
 from ingest.worker import IngestWorker
+from tests.parser_faults import poison_language_detection
 
 T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
 
@@ -111,23 +112,9 @@ def test_jsonl_row_with_a_lone_surrogate_escape_is_replayed(tmp_path: Path) -> N
     assert all(RawItem.from_json(g.to_json()) == g for g in got)
 
 
-def _poison(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Language detection raises for a text with "poison" in it: a parser bug that hits one row."""
-    import ingest.parse as module
-
-    real = module.detect_lang
-
-    def detect(text: str) -> str:
-        if "poison" in text:
-            raise RuntimeError("detector bug")
-        return real(text)
-
-    monkeypatch.setattr(module, "detect_lang", detect)
-
-
 def test_jsonl_rows_the_parser_fails_on_are_skipped_and_the_replay_goes_on(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _poison(monkeypatch)
+    poison_language_detection(monkeypatch)
     data = rows(4)
     data[1]["title"] = "A poison pill"
     data[2]["published_at"] = int("9" * 400)  # float() of it raises OverflowError

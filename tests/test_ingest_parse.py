@@ -20,6 +20,7 @@ from ingest.parse import (
     parse_json_api,
     parse_rss,
 )
+from tests.parser_faults import poison_language_detection
 
 FETCHED = datetime(2026, 3, 4, tzinfo=UTC)
 SHANGHAI = resolve_tz("Asia/Shanghai")
@@ -205,16 +206,7 @@ def test_placeholder_dates_before_1990_are_skipped_not_news() -> None:
 @pytest.fixture
 def poisoned(monkeypatch: pytest.MonkeyPatch) -> None:
     """Language detection raises for a text with "poison" in it: a parser bug that hits one entry."""
-    import ingest.parse as module
-
-    real = module.detect_lang
-
-    def detect(text: str) -> str:
-        if "poison" in text:
-            raise RuntimeError("detector bug")
-        return real(text)
-
-    monkeypatch.setattr(module, "detect_lang", detect)
+    poison_language_detection(monkeypatch)
 
 
 @pytest.mark.usefixtures("poisoned")

@@ -17,6 +17,7 @@ from ingest.sources.articles import ArticleFetcher
 from ingest.sources.base import Checkpoint
 from ingest.sources.http import HttpClient
 from ingest.sources.rss import RssSource, to_utf8
+from tests.parser_faults import poison_language_detection
 from tests.test_ingest_http import Script, fast, payload
 
 NOW = datetime(2026, 3, 3, 10, 30, tzinfo=UTC)
@@ -48,16 +49,7 @@ def test_english_feed_with_validators_saved() -> None:
 
 
 def test_an_entry_the_parser_fails_on_is_skipped_not_a_failed_fetch(monkeypatch: pytest.MonkeyPatch) -> None:
-    import ingest.parse as module
-
-    real = module.detect_lang
-
-    def detect(text: str) -> str:
-        if "five-year deal" in text:
-            raise RuntimeError("detector bug")
-        return real(text)
-
-    monkeypatch.setattr(module, "detect_lang", detect)
+    poison_language_detection(monkeypatch, "five-year deal")
     script = Script(httpx.Response(200, content=payload("en_rss.xml"), headers=RSS_TYPE))
     fetch = rss_source(script).fetch(Checkpoint(), NOW)
     assert [r.title for r in items(fetch.results)] == [
