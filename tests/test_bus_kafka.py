@@ -31,7 +31,7 @@ from finsentinel.bus.kafka import (
 )
 from finsentinel.errors import BusError, ConfigError
 from finsentinel.settings import BusSettings, KafkaSettings, load_settings
-from tests.contract.bus import BusContract, NewBus
+from tests.contract.bus import BusContract, NewBus, publish_and_flush_on_another_thread
 
 LIVE_BOOTSTRAP = os.environ.get("FINSENTINEL_KAFKA_BOOTSTRAP")
 
@@ -239,18 +239,7 @@ def test_a_delivery_failure_is_reported_to_the_thread_that_published_the_record(
     producer.fail_next = kerr.NotEnoughReplicasError("only 1 in sync")
     bus.publish("news.scored.dlq", b"dead letter")  # the worker thread; its delivery fails
     producer.fail_next = None
-    errors: list[BaseException] = []
-
-    def sink() -> None:
-        bus.publish("alerts", b"alert")
-        try:
-            bus.flush()
-        except BusError as exc:
-            errors.append(exc)
-
-    thread = threading.Thread(target=sink)
-    thread.start()
-    thread.join()
+    errors = publish_and_flush_on_another_thread(bus, "alerts", b"alert")
     with pytest.raises(BusError, match=r"delivery of 1 of 1 records failed .*NotEnoughReplicasError"):
         bus.flush()
     assert errors == []  # the sink's own record was delivered

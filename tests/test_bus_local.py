@@ -18,7 +18,7 @@ from finsentinel.bus.base import Bus
 from finsentinel.bus.local import LocalBus
 from finsentinel.errors import BusError, ConfigError
 from finsentinel.settings import BusSettings, LocalBusSettings
-from tests.contract.bus import BusContract, NewBus, drain, unique, values
+from tests.contract.bus import BusContract, NewBus, drain, publish_and_flush_on_another_thread, unique, values
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -200,28 +200,16 @@ def test_a_flush_failing_on_another_thread_does_not_lose_this_threads_records(
     # The alert worker and its alerts-topic sink (a notifier thread) share one bus. If the sink's
     # flush takes the worker's pending dead letters with it and fails, the worker's own flush must
     # not return as if they were durable: the worker would commit and the records would be gone.
-    import threading
-
     bus = LocalBus(tmp_path / "bus.sqlite3")
     bus.ensure_topics(["news.scored.dlq", "alerts"])
     bus.publish("news.scored.dlq", b"dead letter")  # the worker thread, before its flush
-    errors: list[BaseException] = []
 
     def failing_append(rows: object) -> None:
         raise BusError("local bus write failed: disk I/O error")
 
-    def sink() -> None:
-        bus.publish("alerts", b"alert")
-        try:
-            bus.flush()
-        except BusError as exc:
-            errors.append(exc)
-
     with monkeypatch.context() as patch:
         patch.setattr(bus, "_append", failing_append)
-        thread = threading.Thread(target=sink)
-        thread.start()
-        thread.join()
+        errors = publish_and_flush_on_another_thread(bus, "alerts", b"alert")
     assert len(errors) == 1
     try:
         bus.flush()

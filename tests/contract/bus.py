@@ -46,6 +46,24 @@ def drain(
     return out
 
 
+def publish_and_flush_on_another_thread(bus: Bus, topic: str, value: bytes) -> list[BaseException]:
+    """Publish ``value`` and flush on a thread of its own (as the alert worker's notifier does);
+    the BusErrors its flush raised."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        bus.publish(topic, value)
+        try:
+            bus.flush()
+        except BusError as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    return errors
+
+
 def values(records: Sequence[Record]) -> list[bytes]:
     return [r.value for r in records]
 
