@@ -90,9 +90,13 @@ def history_span(settings: DetectSettings) -> timedelta:
 
 
 def run_detection(
-    index: Index, settings: DetectSettings, start: datetime | None = None, end: datetime | None = None
+    index: Index, settings: DetectSettings, start: datetime | None = None, end: datetime | None = None,
+    now: datetime | None = None,
 ) -> list[Alert]:
     """Detect over the indexed items in ``[start, end)``, upsert the alerts into the index, return them.
+
+    A live run passes ``now``, the current time, so that an arrival of items still within its
+    lateness is left for a later run (:func:`alerting.detect.detect_items`); None: a backfill.
 
     Items from :func:`history_span` before ``start`` are read too, so that the baseline has warmed
     up by ``start``; only alerts that end after ``start`` are returned. The baseline is then close
@@ -102,7 +106,7 @@ def run_detection(
     """
     since = start - history_span(settings) if start is not None else None
     items = index.query(start=since, end=end, limit=None)
-    result = detect_items(items, settings)
+    result = detect_items(items, settings, now)
     alerts = [a for a in result.alerts if start is None or a.end > start]
     if result.late:
         log.info("%d items arrived after their bucket was judged (late); indexed but not counted", result.late)

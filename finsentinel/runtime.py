@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any
 
 from finsentinel.bus import Bus, make_bus
@@ -127,7 +128,7 @@ class _Detector:
         self._dirty = self._dirty or consumed > 0
         now = time.monotonic()
         if self._dirty and (consumed == 0 or now - self._last >= self.every_s):
-            alerts = run_detection(self.index, self.settings.alerting.detect)
+            alerts = run_detection(self.index, self.settings.alerting.detect, now=datetime.now(UTC))
             self.published += self.notifier.notify(alerts)
             self._dirty, self._last = False, now
 

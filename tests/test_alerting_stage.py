@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from alerting.detect import detect
+from alerting.detect import detect, detect_items
 from alerting.index.base import BulkItemsError
 from alerting.index.sqlite import SqliteIndex
 from alerting.stage import history_span, make_index_handler, run_detection
@@ -117,6 +117,20 @@ def test_run_detection_stores_the_alerts_of_detect_and_is_idempotent(tmp_path: P
     assert index.alerts(limit=None) == alerts
     assert run_detection(index, SETTINGS) == alerts
     assert len(index.alerts(limit=None)) == 1
+    index.close()
+
+
+def test_a_live_run_detection_judges_only_complete_arrivals(tmp_path: Path) -> None:
+    items = burst_scenario(1)
+    index = SqliteIndex(tmp_path / "index.sqlite3")
+    now = BURST_START + 5.5 * HOUR  # the arrival that began within the last two hours is still open
+    index.upsert([i for i in items if i.fetched_at <= now])
+    live, judged = (detect_items(index.query(limit=None), SETTINGS, now=when) for when in (now, None))
+    assert live.open_items > judged.open_items
+    assert [a.observed for a in live.alerts] == [10] and [a.observed for a in judged.alerts] == [14]
+    assert run_detection(index, SETTINGS, now=now) == live.alerts
+    index.upsert(items)
+    assert run_detection(index, SETTINGS) == detect(items, SETTINGS)
     index.close()
 
 

@@ -144,15 +144,25 @@ def build_alert(key: SeriesKey, lo: int, group: list[int], steps: list[Step], ce
 
 
 Explainer = Callable[[SeriesKey, int, int], tuple[float, Counter[str]]]
+Episode = tuple[int, list[int]]
+"""An episode in absolute bucket numbers: its first bucket and its alerting buckets."""
 
 
-def explained(alert: Alert, key: SeriesKey, buckets: tuple[int, int], explainer: Explainer,
-              entity_alerts: Mapping[str, list[Alert]], s: DetectSettings) -> str | None:
-    """The company whose own overlapping alert explains this topic/overall alert, or None."""
-    negatives, by_entity = explainer(key, *buckets)
+def explained_by(key: SeriesKey, lo: int, upto: int, explainer: Explainer,
+                 entity_episodes: Mapping[str, Sequence[Episode]], s: DetectSettings) -> str | None:
+    """The company that explains a topic/overall episode starting at bucket ``lo`` as it stood
+    when bucket ``upto`` closed: most (``explain_share``) of its negatives so far are about that
+    company, whose own alert already overlapped it then. None when no company does.
+
+    Judged on what a live run saw at ``upto``, never on later buckets, so a live run and a
+    backfill agree: an alert a live run raised is not taken back when a company alert comes later.
+    """
+    negatives, by_entity = explainer(key, lo, upto)
     for entity, n in sorted(by_entity.items(), key=lambda kv: (-kv[1], kv[0])):
         if negatives == 0 or n < s.explain_share * negatives:
             break
-        if any(a.start < alert.end and alert.start < a.end for a in entity_alerts.get(entity, ())):
-            return entity
+        for _, alerting in entity_episodes.get(entity, ()):
+            seen = [b for b in alerting if b <= upto]  # the company's alert as it stood at ``upto``
+            if seen and seen[-1] >= lo:
+                return entity
     return None

@@ -30,7 +30,8 @@ Only buckets closed by the watermark are judged, and late items are left out
 (:mod:`alerting.detect.watermark`), so a backfill gives exactly what live running gave.
 Episodes, severity and status: :mod:`alerting.detect.lifecycle`. A topic or overall alert whose
 negatives are mostly (``explain_share``) about one company that has its own overlapping alert
-is dropped as explained by it.
+is dropped as explained by it, if it was so at each of its alerting buckets when that closed
+(:func:`~alerting.detect.lifecycle.explained_by`): what a live run raised, a backfill keeps.
 """
 
 from __future__ import annotations
@@ -40,17 +41,18 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from alerting.detect.buckets import bucket_index, bucket_start
 from alerting.detect.lifecycle import (
     Cell,
+    Episode,
     Explainer,
     SeriesKey,
     Step,
     build_alert,
     episodes,
-    explained,
+    explained_by,
     p_value,
 )
 from alerting.detect.seasonal import RobustLevel, SeasonalBaseline, SlotProfile
@@ -192,25 +194,26 @@ def _run(series: Series, first: int, last: int, s: DetectSettings, explainer: Ex
     factors = seasonal_factors(overall_cells, first, last, s)
     overall = _scan(overall_cells, first, last, None, factors, s)
     priors = [step.baseline for step in overall]
-    found: dict[Scope, list[tuple[SeriesKey, tuple[int, int], Alert]]] = {"entity": [], "topic": [], "overall": []}
+    found: dict[Scope, list[tuple[SeriesKey, Episode, Alert]]] = {"entity": [], "topic": [], "overall": []}
     for key in sorted(series, key=lambda k: (_SCOPE_ORDER[k[0]], k[1] or "")):
         if key[0] not in s.scopes:
             continue
         steps = overall if key[0] == "overall" else _scan(series[key], first, last, priors, factors, s)
         for lo, group in episodes([step.onset for step in steps], s.cooldown_buckets):
             alert = build_alert(key, lo, group, steps, series[key], first, s)
-            found[key[0]].append((key, (first + lo, first + group[-1]), alert))
-    by_entity: dict[str, list[Alert]] = {}
-    for _, _, alert in found["entity"]:
-        by_entity.setdefault(alert.entity or "", []).append(alert)
+            found[key[0]].append((key, (first + lo, [first + g for g in group]), alert))
+    by_entity: dict[str, list[Episode]] = {}
+    for key, episode, _ in found["entity"]:
+        by_entity.setdefault(key[1] or "", []).append(episode)
     alerts = [a for _, _, a in found["entity"]]
-    for key, buckets, alert in found["topic"] + found["overall"]:
-        entity = explained(alert, key, buckets, explainer, by_entity, s)
-        if entity is None:
+    for key, (lo, alerting), alert in found["topic"] + found["overall"]:
+        # kept once any of its alerting buckets was unexplained when it closed (a live run raised it then)
+        entities = [explained_by(key, lo, upto, explainer, by_entity, s) for upto in alerting]
+        if None in entities:
             alerts.append(alert)
         else:
             log.debug("suppressed %s alert %s for %s at %s: explained by the alert on %s",
-                      key[0], alert.id, key[1] or "*", alert.start.isoformat(), entity)
+                      key[0], alert.id, key[1] or "*", alert.start.isoformat(), entities[0])
     alerts.sort(key=lambda a: (a.start, _SCOPE_ORDER[a.scope], a.entity or a.topic or ""))
     return alerts
 
@@ -238,19 +241,25 @@ class Detection:
     late: int
     """Items that arrived after their bucket had closed (indexed, not counted)."""
     open_items: int
-    """Items in buckets the watermark has not closed yet (judged by a later run)."""
+    """Items in buckets the watermark has not closed yet, or of an arrival still open at ``now``
+    (judged by a later run)."""
 
 
-def detect_items(items: Sequence[ScoredItem], settings: DetectSettings) -> Detection:
-    """Alerts for negative spikes in ``items`` (in any order), with the watermark's bookkeeping."""
+def detect_items(items: Sequence[ScoredItem], settings: DetectSettings, now: datetime | None = None) -> Detection:
+    """Alerts for negative spikes in ``items`` (in any order), with the watermark's bookkeeping.
+
+    A live run passes ``now``: the arrival still open then is left for a later run (see
+    :mod:`alerting.detect.watermark`), so that no bucket is judged on part of its items.
+    """
     minutes = settings.bucket_minutes
-    marked = split_late(_dedupe(items), minutes, timedelta(minutes=minutes * settings.lateness_buckets))
+    marked = split_late(_dedupe(items), minutes, timedelta(minutes=minutes * settings.lateness_buckets), now)
     last = marked.last_closed(minutes)
     # Items are counted in the bucket of their event time, the bucket the watermark judged them by.
     buckets = {i.id: bucket_index(event_time(i), minutes) for i in marked.on_time}
     closed = [i for i in marked.on_time if last is not None and buckets[i.id] <= last]
+    waiting = len(marked.on_time) - len(closed) + len(marked.pending)
     if not closed or last is None:
-        return Detection([], len(marked.late), len(marked.on_time) - len(closed))
+        return Detection([], len(marked.late), waiting)
     series: Series = {}
     for item in closed:
         index = buckets[item.id]
@@ -275,7 +284,7 @@ def detect_items(items: Sequence[ScoredItem], settings: DetectSettings) -> Detec
 
     first = min(buckets[i.id] for i in closed)
     alerts = _run(series, first, last, settings, explainer)
-    return Detection(alerts, len(marked.late), len(marked.on_time) - len(closed))
+    return Detection(alerts, len(marked.late), waiting)
 
 
 def detect(items: Sequence[ScoredItem], settings: DetectSettings) -> list[Alert]:

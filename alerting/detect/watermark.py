@@ -6,7 +6,10 @@ each other count as one arrival, in event-time order). The watermark is the late
 it arrived is *late*: it stays indexed and searchable, but detection does not count it.
 
 Every input is part of the items themselves, so a detection over a closed bucket gives the same
-result whenever it runs: live, after every batch, or in one backfill over the whole history.
+result whenever it runs: live, after every batch, or in one backfill over the whole history. A
+live run says what time it is (``now``): an arrival whose ``lateness`` has not yet passed may still
+grow, so its items wait (*pending*) and move no watermark; judged on a part of an arrival, a bucket
+could lose or gain an alert, or an alert its start (and so its id), once the rest came.
 Buckets not yet closed are not judged at all (no alert on a half-filled bucket that later
 items would have diluted).
 """
@@ -32,6 +35,8 @@ class Watermarked:
 
     on_time: list[ScoredItem]
     late: list[ScoredItem]
+    pending: list[ScoredItem]
+    """Items of the arrival still open at ``now``: judged once it is complete."""
     watermark: datetime | None
     """Latest event time minus the allowed lateness (None without items)."""
 
@@ -40,12 +45,15 @@ class Watermarked:
         return None if self.watermark is None else bucket_index(self.watermark, bucket_minutes) - 1
 
 
-def split_late(items: Iterable[ScoredItem], bucket_minutes: int, lateness: timedelta) -> Watermarked:
+def split_late(items: Iterable[ScoredItem], bucket_minutes: int, lateness: timedelta,
+               now: datetime | None = None) -> Watermarked:
     """Walk the items in arrival order and set aside those whose bucket had closed before they came.
 
     Items fetched within ``lateness`` of the first item of their group arrive together: one
     fetch of many feeds, or a backfill replayed in seconds, is judged as one arrival, so its
-    items are not late merely because another feed of the same pass was read first.
+    items are not late merely because another feed of the same pass was read first. With
+    ``now`` (a live run), the arrival that ``now`` falls within is not complete yet: its items
+    are pending (None: every arrival is complete, as in a backfill).
     """
     on_time: list[ScoredItem] = []
     late: list[ScoredItem] = []
@@ -55,6 +63,8 @@ def split_late(items: Iterable[ScoredItem], bucket_minutes: int, lateness: timed
     start = 0
     while start < len(ordered):
         horizon = ordered[start].fetched_at + lateness
+        if now is not None and now <= horizon:  # items fetched until the horizon may still come
+            return Watermarked(on_time, late, ordered[start:], None if latest is None else latest - lateness)
         stop = start
         while stop < len(ordered) and ordered[stop].fetched_at <= horizon:
             stop += 1
@@ -66,4 +76,4 @@ def split_late(items: Iterable[ScoredItem], bucket_minutes: int, lateness: timed
         newest = max(event_time(i) for i in group)
         latest = newest if latest is None else max(latest, newest)
         start = stop
-    return Watermarked(on_time, late, None if latest is None else latest - lateness)
+    return Watermarked(on_time, late, [], None if latest is None else latest - lateness)
