@@ -34,7 +34,7 @@ CREATE TABLE IF NOT EXISTS seen (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS fingerprints (
     item_id TEXT PRIMARY KEY, published REAL NOT NULL, signature BLOB NOT NULL, title BLOB NOT NULL,
-    hints TEXT NOT NULL
+    hints TEXT NOT NULL, facts TEXT
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS fingerprints_published ON fingerprints(published);
 CREATE TABLE IF NOT EXISTS copies (item_id TEXT PRIMARY KEY, copies INTEGER NOT NULL, updated_at REAL NOT NULL)
@@ -126,6 +126,7 @@ class DedupStore:
                 # inserts into it are random, so a bigger cache saves re-reading pages (at most 32 MB).
                 conn.execute("PRAGMA cache_size=-32768")
                 conn.executescript(_SCHEMA)
+                _add_facts_column(conn)
             except (sqlite3.Error, OSError) as exc:
                 raise DedupStoreError(
                     f"cannot open the ingest state at {self.path}: {exc}; check ingest.state_path is writable"
@@ -260,8 +261,8 @@ class DedupStore:
             db.executemany(
                 "INSERT INTO copies(item_id, copies, updated_at) VALUES (?,?,?) ON CONFLICT(item_id) "
                 "DO UPDATE SET copies = copies + excluded.copies, updated_at = excluded.updated_at", copies)
-            db.executemany("INSERT OR IGNORE INTO fingerprints(item_id, published, signature, title, hints) "
-                           "VALUES (?,?,?,?,?)", prints)
+            db.executemany("INSERT OR IGNORE INTO fingerprints(item_id, published, signature, title, hints, facts) "
+                           "VALUES (?,?,?,?,?,?)", prints)
             db.executemany("INSERT INTO sources(source, checkpoint, updated_at) VALUES (?,?,?) ON CONFLICT(source) "
                            "DO UPDATE SET checkpoint = excluded.checkpoint, updated_at = excluded.updated_at", states)
             db.executemany("INSERT INTO sources(source, health, updated_at) VALUES (?,?,?) ON CONFLICT(source) "
@@ -279,10 +280,10 @@ class DedupStore:
     def fingerprints(self, horizon_s: float) -> list[tuple[str, Fingerprint]]:
         """Fingerprints published within ``horizon_s`` of the newest one, oldest first."""
         rows = self._read(
-            "SELECT item_id, published, signature, title, hints FROM fingerprints "
+            "SELECT item_id, published, signature, title, hints, facts FROM fingerprints "
             "WHERE published >= (SELECT MAX(published) FROM fingerprints) - ? ORDER BY published", (horizon_s,))
-        return [(str(i), Fingerprint.from_bytes(bytes(s), bytes(t), str(h), float(p)))
-                for i, p, s, t, h in rows]
+        return [(str(i), Fingerprint.from_bytes(bytes(s), bytes(t), str(h), float(p), _text(f)))
+                for i, p, s, t, h, f in rows]
 
     def prune_fingerprints(self, before: float) -> int:
         """Forget fingerprints published before ``before`` (POSIX seconds); returns how many."""
@@ -305,6 +306,13 @@ class DedupStore:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+
+
+def _add_facts_column(conn: sqlite3.Connection) -> None:
+    """Give a state file written before titles' facts were kept their column (NULL: not known)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(fingerprints)")}
+    if "facts" not in columns:
+        conn.execute("ALTER TABLE fingerprints ADD COLUMN facts TEXT")
 
 
 def _text(value: object) -> str | None:

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from ingest.facts import title_facts
+
 SIGNATURE_DTYPE = np.dtype("<u4")
 _HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _BASE = np.uint64(1_000_003)
@@ -131,12 +133,13 @@ class Fingerprint:
     hints: frozenset[str]
     published: float  # POSIX seconds
     bands: tuple[int, ...] = ()  # LSH band keys, filled by the index that made the fingerprint
+    facts: str | None = None  # the title's numbers and direction (ingest.facts); None: not known
 
     @classmethod
     def build(cls, signature: np.ndarray, title: str, hints: Iterable[str], published: float,
-              bands: tuple[int, ...] = ()) -> Fingerprint:
+              bands: tuple[int, ...] = (), facts: str | None = None) -> Fingerprint:
         """A fingerprint from its parts (``hints`` as any iterable)."""
-        return cls(signature, title, frozenset(hints), published, bands)
+        return cls(signature, title, frozenset(hints), published, bands, facts)
 
     @property
     def title_grams(self) -> frozenset[str]:
@@ -148,15 +151,17 @@ class Fingerprint:
         k = 2 if _HAN.search(title) else 3
         return frozenset(title[i:i + k] for i in range(max(1, len(title) - k + 1)))
 
-    def to_bytes(self) -> tuple[bytes, bytes, str]:
-        """``(signature, title fingerprint, hints joined by newlines)`` for the state store."""
-        return self.signature.astype(SIGNATURE_DTYPE).tobytes(), self.title.encode(), "\n".join(sorted(self.hints))
+    def to_bytes(self) -> tuple[bytes, bytes, str, str | None]:
+        """``(signature, title fingerprint, hints joined by newlines, facts)`` for the state store."""
+        return (self.signature.astype(SIGNATURE_DTYPE).tobytes(), self.title.encode(),
+                "\n".join(sorted(self.hints)), self.facts)
 
     @classmethod
-    def from_bytes(cls, signature: bytes, title: bytes, hints: str, published: float) -> Fingerprint:
+    def from_bytes(cls, signature: bytes, title: bytes, hints: str, published: float,
+                   facts: str | None = None) -> Fingerprint:
         """The inverse of :meth:`to_bytes`."""
         return cls.build(np.frombuffer(signature, dtype=SIGNATURE_DTYPE).copy(), title.decode(),
-                         (h for h in hints.split("\n") if h), published)
+                         (h for h in hints.split("\n") if h), published, facts=facts)
 
 
 class Fingerprinter:
@@ -197,7 +202,7 @@ class Fingerprinter:
         values = np.multiply.outer(self._a, hashes)
         values += self._b_column
         signature = (values.min(axis=1) >> _S32).astype(SIGNATURE_DTYPE)
-        return Fingerprint(signature, key, frozenset(hints), published, self.band_keys(signature))
+        return Fingerprint(signature, key, frozenset(hints), published, self.band_keys(signature), title_facts(title))
 
     def band_keys(self, signature: np.ndarray) -> tuple[int, ...]:
         """The LSH band keys of a signature."""

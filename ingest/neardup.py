@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from ingest.facts import contradict
 from ingest.fingerprint import SIGNATURE_DTYPE, Fingerprint, Fingerprinter
 
 __all__ = ["Fingerprint", "Fingerprinter", "Match", "NearDupIndex"]
@@ -36,7 +37,9 @@ class NearDupIndex:
     Jaccard similarity of their shingle sets is at least ``threshold`` and, as syndicated copies
     are and templated stories about different companies are not:
 
-    * their ticker hints are not disjoint (``$AURM`` vs ``$NWBK`` are different stories), and
+    * their ticker hints are not disjoint (``$AURM`` vs ``$NWBK`` are different stories),
+    * their titles' facts do not contradict (:func:`ingest.facts.contradict`: other numbers, a rise
+      against a fall), and
     * one title contains the other (up to ``title_containment`` of its shingles: copies keep the
       headline, maybe with "UPDATE 1-" or a source tag) or the bodies are near-identical
       (similarity at least ``strong_threshold``: the headline was rewritten, the story was not).
@@ -93,6 +96,8 @@ class NearDupIndex:
             if abs(other.published - fp.published) > self.horizon_s:
                 continue
             if fp.hints and other.hints and fp.hints.isdisjoint(other.hints):
+                continue
+            if contradict(fp.facts, other.facts):  # +5% / -5%, Q3 / Q4, an upgrade / a downgrade
                 continue
             if similarity < self.strong_threshold:
                 grams = fp.title_grams if grams is None else grams

@@ -125,6 +125,22 @@ def test_fingerprints_are_pruned_by_age(tmp_path: Path) -> None:
     assert [i for i, _ in store.fingerprints(horizon_s=10**9)] == ["new"]
 
 
+def test_fingerprints_keep_titles_facts_and_an_older_state_file_gains_the_column(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "s.db"
+    with sqlite3.connect(path) as old:  # the table as written before titles' facts were kept
+        old.execute("CREATE TABLE fingerprints (item_id TEXT PRIMARY KEY, published REAL NOT NULL, "
+                    "signature BLOB NOT NULL, title BLOB NOT NULL, hints TEXT NOT NULL) WITHOUT ROWID")
+        old.execute("INSERT INTO fingerprints VALUES ('old', 1000.0, ?, ?, '')", (bytes(4 * 48), b"t"))
+    old.close()
+    store = DedupStore(path)
+    sig = np.zeros(48, dtype=np.uint32)
+    store.commit([], fingerprints=[("new", Fingerprint.build(sig, "t", [], 2000.0, facts="+5%|up"))])
+    assert {i: f.facts for i, f in store.fingerprints(horizon_s=10**9)} == {"old": None, "new": "+5%|up"}
+    store.close()
+
+
 def test_unwritable_state_path_is_a_clear_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")

@@ -122,6 +122,48 @@ def test_template_stories_about_other_companies_are_not_copies() -> None:
     assert match is not None and match.original == "aurm" and match.similarity >= 0.85
 
 
+MARKET_EN = ("Shares of Aurora Motors {moved} on Tuesday after the company reported quarterly results. Analysts "
+             "said demand for electric vehicles stayed strong while margins held steady, and investors watched "
+             "for guidance on new orders.")
+MARKET_ZH = "{moved}。公司今日公告称，营业收入同比增长，净利润符合市场预期。分析师表示，新能源汽车销量持续增长，电池业务毛利率保持稳定，市场关注后续订单情况。"
+
+
+@pytest.mark.parametrize(("first", "second", "lang"), [
+    (("Aurora Motors shares +5%", MARKET_EN.format(moved="moved +5%")),
+     ("Aurora Motors shares -5%", MARKET_EN.format(moved="moved -5%")), "en"),
+    (("Aurora Motors Q3 revenue up 12%", MARKET_EN.format(moved="rose 12% in Q3")),
+     ("Aurora Motors Q4 revenue up 12%", MARKET_EN.format(moved="rose 12% in Q4")), "en"),
+    (("宁德时代三季度净利润增长12%", MARKET_ZH.format(moved="三季度净利润增长12%")),
+     ("宁德时代四季度净利润增长12%", MARKET_ZH.format(moved="四季度净利润增长12%")), "zh"),
+    (("宁德时代获增持评级", MARKET_ZH.format(moved="获增持评级")),
+     ("宁德时代获减持评级", MARKET_ZH.format(moved="获减持评级")), "zh"),
+])
+def test_templated_stories_with_other_facts_are_not_copies(
+    first: tuple[str, str], second: tuple[str, str], lang: str,
+) -> None:
+    """A sign, a quarter or an upgrade against a downgrade: letters and digits alone match these
+    (similarity 0.9-1.0), the titles' facts tell them apart, so neither report is dropped."""
+    index = NearDupIndex()
+    index.add("first", fp(index, *first, lang=lang))
+    other = fp(index, *second, lang=lang)
+    assert index.match(other) is None
+    # without the facts (a fingerprint stored before they were kept) the pair still matches
+    unknown = Fingerprint.build(other.signature, other.title, other.hints, other.published, other.bands)
+    assert index.match(unknown) is not None
+
+
+@pytest.mark.parametrize(("title", "copy_title", "lang"), [
+    ("Aurora Motors shares fall 5%", "UPDATE 1-Aurora Motors shares fall 5%", "en"),
+    ("宁德时代股价跌5%", "【财联社8日讯】宁德时代股价跌5%", "zh"),
+])
+def test_copies_with_a_prefix_that_adds_a_number_still_match(title: str, copy_title: str, lang: str) -> None:
+    body = MARKET_EN.format(moved="fell 5%") if lang == "en" else MARKET_ZH.format(moved="股价下跌5%")
+    index = NearDupIndex()
+    index.add("orig", fp(index, title, body, lang=lang))
+    match = index.match(fp(index, copy_title, body, lang=lang))
+    assert match is not None and match.original == "orig"
+
+
 def test_horizon_and_eviction() -> None:
     index = NearDupIndex(horizon=timedelta(hours=48))
     index.add("orig", fp(index, "Aurora Motors recalls 48,000 SUVs", BODY_EN))
@@ -146,8 +188,10 @@ def test_fingerprints_are_deterministic_and_round_trip() -> None:
     two = b.fingerprint("Aurora Motors recalls SUVs", BODY_EN, "en", ["$AURM"], T0.timestamp())
     assert one is not None and two is not None
     assert (one.signature == two.signature).all() and one.bands == two.bands
-    again = Fingerprint.from_bytes(*one.to_bytes(), one.published)
+    signature, title, hints, facts = one.to_bytes()
+    again = Fingerprint.from_bytes(signature, title, hints, one.published, facts)
     assert (again.signature == one.signature).all() and again.title_grams == one.title_grams
+    assert again.facts == one.facts == "|"
     assert again.hints == {"$AURM"} and again.title == title_key("Aurora Motors recalls SUVs")
 
 

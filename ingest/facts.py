@@ -1,0 +1,74 @@
+"""The facts of a headline that syndicated copies share and different stories do not.
+
+Near-duplicate matching compares letters and digits (:mod:`ingest.fingerprint`), so two
+templated stories one word or sign apart look like copies of each other: "shares +5%" and
+"shares -5%" (signs are not letters), "Q3 revenue up 12%" and "Q4 revenue up 12%", "获增持评级"
+and "获减持评级" (an upgrade and a downgrade). Dropping one of them as a copy loses the news a risk
+desk watches for. So each title's facts are kept beside its fingerprint: its numbers (with sign
+and per cent) and the direction it reports (up, down). Two titles contradict when both state
+numbers and neither title's numbers hold the other's (a copy may add some, "UPDATE 1-", a date
+tag), or when one reports only a rise and the other only a fall.
+
+Hand-written because no library matches this narrow need: a short regular expression for numbers
+and a small bilingual lexicon of direction words, which only ever separate near-identical titles.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+__all__ = ["contradict", "title_facts"]
+
+# A sign counts only where it is not a hyphen inside a word or a date ("UPDATE 1-Aurora", "2026-03").
+_NUMBER = re.compile(r"(?:(?<![0-9a-z])([+\-\u2212]))?(\d+(?:[.,]\d+)*)(%?)")
+_SIGN = {"": "", "+": "+", "-": "-", "\u2212": "-"}
+_QUARTER_ZH = re.compile(r"([一二三四])季度")
+_QUARTER_DIGIT = {"一": "1", "二": "2", "三": "3", "四": "4"}
+_WORD = re.compile(r"[a-z]+")
+
+_UP_EN = frozenset(
+    "rise rises rose risen rising up gain gains gained jump jumps jumped surge surges surged soar soars "
+    "soared climb climbs climbed rally rallies rallied beat beats raise raises raised upgrade upgrades "
+    "upgraded higher boost boosts boosted increase increases increased grow grows grew profit profits "
+    "buy outperform overweight".split()
+)
+_DOWN_EN = frozenset(
+    "fall falls fell fallen falling down drop drops dropped slide slides slid slump slumps slumped "
+    "plunge plunges plunged tumble tumbles tumbled sink sinks sank decline declines declined miss misses "
+    "missed cut cuts downgrade downgrades downgraded lower decrease decreases decreased shrink shrinks "
+    "shrank loss losses sell underperform underweight".split()
+)
+_UP_ZH = ("涨", "升", "增", "盈", "利好", "买入", "跑赢")
+_DOWN_ZH = ("跌", "降", "减", "亏", "利空", "卖出", "跑输")
+
+
+def _numbers(text: str) -> list[str]:
+    found = [_SIGN[sign] + digits.replace(",", "") + pct for sign, digits, pct in _NUMBER.findall(text)]
+    return found + [_QUARTER_DIGIT[q] for q in _QUARTER_ZH.findall(text)]
+
+
+def _direction(text: str) -> str:
+    words = set(_WORD.findall(text))
+    up = bool(words & _UP_EN) or any(w in text for w in _UP_ZH)
+    down = bool(words & _DOWN_EN) or any(w in text for w in _DOWN_ZH)
+    return " ".join(name for name, flag in (("up", up), ("down", down)) if flag)
+
+
+def title_facts(title: str) -> str:
+    """A title's facts as one string, ``"<numbers>|<direction>"``: its numbers in order of first
+    appearance (sign and % kept) and ``up``, ``down``, both or neither. Stored with fingerprints."""
+    text = unicodedata.normalize("NFKC", title).casefold()
+    return " ".join(dict.fromkeys(_numbers(text))) + "|" + _direction(text)
+
+
+def contradict(a: str | None, b: str | None) -> bool:
+    """Whether two titles' :func:`title_facts` tell different stories (None: not known, no)."""
+    if a is None or b is None:
+        return False
+    numbers_a, _, direction_a = a.partition("|")
+    numbers_b, _, direction_b = b.partition("|")
+    left, right = set(numbers_a.split()), set(numbers_b.split())
+    if left and right and not (left <= right or right <= left):
+        return True
+    return {direction_a, direction_b} == {"up", "down"}

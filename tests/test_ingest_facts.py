@@ -1,0 +1,43 @@
+"""Titles' facts: the numbers and direction that tell templated stories apart (ingest.facts)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ingest.facts import contradict, title_facts
+
+
+@pytest.mark.parametrize(("title", "facts"), [
+    ("Aurora Motors shares +5%", "+5%|"),
+    ("Aurora Motors shares \u22125%", "-5%|"),  # the minus sign
+    ("UPDATE 1-Aurora Motors shares fall 5%", "1 5%|down"),  # a hyphen is not a sign
+    ("Aurora Q3 revenue up 12%", "3 12%|up"),
+    ("2026-03-02: Aurora to cut 1,000 jobs", "2026 03 02 1000|down"),
+    ("宁德时代三季度净利润增长12%", "12% 3|up"),
+    ("宁德时代获减持评级", "|down"),
+    ("ＡＵＲＯＲＡ　ＳＨＡＲＥＳ　ＲＩＳＥ　５％", "5%|up"),  # full-width
+    ("Aurora falls, erasing gains", "|up down"),
+    ("Aurora Motors recalls SUVs", "|"),
+])
+def test_title_facts(title: str, facts: str) -> None:
+    assert title_facts(title) == facts
+
+
+@pytest.mark.parametrize(("a", "b", "expected"), [
+    ("Aurora shares +5%", "Aurora shares -5%", True),
+    ("Aurora Q3 revenue up 12%", "Aurora Q4 revenue up 12%", True),
+    ("Aurora upgraded", "Aurora downgraded", True),
+    ("宁德时代股价涨5%", "宁德时代股价跌5%", True),
+    ("Aurora shares fall 5%", "UPDATE 1-Aurora shares fall 5%", False),  # a copy may add numbers
+    ("Aurora shares fall 5%", "Aurora shares slump 5%", False),  # a rewritten headline
+    ("Aurora falls, erasing gains", "Aurora falls", False),  # not a rise against a fall
+    ("Aurora recalls SUVs", "Aurora shares fall 5%", False),  # one title states no numbers
+])
+def test_contradict(a: str, b: str, expected: bool) -> None:
+    assert contradict(title_facts(a), title_facts(b)) is expected
+    assert contradict(title_facts(b), title_facts(a)) is expected
+
+
+def test_unknown_facts_never_contradict() -> None:
+    assert not contradict(None, title_facts("Aurora shares -5%"))
+    assert not contradict(title_facts("Aurora shares +5%"), None)
