@@ -193,3 +193,38 @@ def test_a_record_with_non_finite_scores_is_dead_lettered_not_stored(tmp_path: P
     assert index.count() == 1
     assert len(index.query(limit=None)) == 1  # the index still reads back
     index.close()
+
+
+def test_the_live_detector_waits_longer_after_a_slow_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Detection reads the whole index, so its runs slow down as history grows; the alert worker
+    keeps them to a fifth of its time, busy or idle, instead of detecting back to back."""
+    import types
+
+    import alerting.stage
+    from finsentinel import runtime
+    from finsentinel.settings import Settings
+
+    clock = [0.0]
+    runs: list[float] = []
+
+    def slow_detection(*args: object, **kwargs: object) -> list[object]:
+        runs.append(clock[0])
+        clock[0] += 10.0  # a run over a large index
+        return []
+
+    monkeypatch.setattr(runtime, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+    monkeypatch.setattr(alerting.stage, "run_detection", slow_detection)
+    index = SqliteIndex(tmp_path / "index.sqlite3")
+    index.ensure()
+    bus = LocalBus(tmp_path / "bus.sqlite3")
+    settings = Settings.model_validate({"alerting": {"notify": {"log": False, "topic": False}}})
+    detector = runtime._Detector(settings, bus, index, every_s=30.0)
+    for at, consumed in ((5.0, 3), (31.0, 2), (50.0, 0), (80.0, 4), (81.0, 0), (120.0, 0)):
+        clock[0] = max(clock[0], at)
+        detector(consumed)
+    # busy at 31 s (30 s since start); then 4 x 10 s after that run ended at 41 s: not at 50 s
+    # idle, not at 80 s busy, but at 81 s; nothing new after that, so no run at 120 s
+    assert runs == [31.0, 81.0] and detector.took_s == 10.0
+    detector.notifier.close()
+    index.close()
+    bus.close()
