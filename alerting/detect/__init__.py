@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from alerting.detect.buckets import EPOCH, bucket_index, bucket_start
-from alerting.detect.sentiment import Detection, detect, detect_counts, detect_items
+from alerting.detect.sentiment import Detection, ItemDetector, detect, detect_counts, detect_items
 from alerting.detect.series import detect_series
 
-__all__ = ["EPOCH", "Detection", "bucket_index", "bucket_start", "detect", "detect_counts", "detect_items", "detect_series"]
+__all__ = ["EPOCH", "Detection", "ItemDetector", "bucket_index", "bucket_start", "detect", "detect_counts", "detect_items", "detect_series"]

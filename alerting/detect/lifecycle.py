@@ -55,9 +55,9 @@ class Step:
     factor: float = 1.0
     """Seasonal factor of this bucket's hour (1: no seasonality)."""
     onset: int | None = None
-    """When the bucket alerts: the offset where its burst starts (else None)."""
+    """When the bucket alerts: the bucket where its burst starts (else None)."""
     anchor: int = 0
-    """When the bucket alerts: the offset whose baseline judged it (the start of its window)."""
+    """When the bucket alerts: the bucket whose baseline judged it (the start of its window)."""
 
     def expected(self, base: Step | None = None) -> float:
         """Negatives expected in this bucket by the level of ``base`` (default: its own)."""
@@ -68,20 +68,6 @@ def p_value(negative: float, total: float, share: float) -> float:
     """One-sided binomial test: how likely at least ``negative`` of ``total`` at the baseline share."""
     n, k = round(total), round(negative)
     return float(binomtest(k, n, share, alternative="greater").pvalue) if n else 1.0
-
-
-def episodes(onsets: Sequence[int | None], cooldown: int) -> list[tuple[int, list[int]]]:
-    """Alerting offsets grouped where at most ``cooldown`` quiet buckets separate them, with each start."""
-    groups: list[tuple[int, list[int]]] = []
-    for offset, onset in enumerate(onsets):
-        if onset is None:
-            continue
-        if groups and offset - groups[-1][1][-1] - 1 <= cooldown:
-            groups[-1][1].append(offset)
-        else:
-            start = max(onset, groups[-1][1][-1] + 1) if groups else onset
-            groups.append((start, [offset]))
-    return groups
 
 
 def severity(observed: float, total: float, expected: float, share: float, s: DetectSettings) -> tuple[int, float]:
@@ -106,40 +92,41 @@ def _dominant_topic(items: Sequence[ScoredItem]) -> str | None:
     return min(counts, key=lambda t: (-counts[t], t)) if counts else None
 
 
-def build_alert(key: SeriesKey, lo: int, group: list[int], steps: list[Step], cells: Mapping[int, Cell],
-                first: int, s: DetectSettings) -> Alert:
-    """The alert of one episode: buckets ``lo`` .. ``group[-1]`` (offsets from bucket ``first``)."""
+def build_alert(key: SeriesKey, lo: int, group: Sequence[int], steps: Mapping[int, Step],
+                cells: Mapping[int, Cell], last: int, s: DetectSettings) -> Alert:
+    """The alert of one episode: buckets ``lo`` .. ``group[-1]`` (its alerting buckets ``group``),
+    as it stands once bucket ``last`` has been judged."""
     scope, name = key
     hi = group[-1]
-    window = [cells.get(first + i) or Cell() for i in range(lo, hi + 1)]
+    window = [cells.get(b) or Cell() for b in range(lo, hi + 1)]
     base = steps[steps[group[0]].anchor]  # the episode is judged by the baseline from before it
     alerting = set(group)
     levels: list[int] = []
     p_values: list[float] = []
     observed = total = expected = 0.0
-    for offset, cell in enumerate(window, start=lo):
+    for bucket, cell in enumerate(window, start=lo):
         observed, total = observed + cell.negative, total + cell.total
-        expected += steps[offset].expected(base)
-        if offset in alerting:  # the evidence accumulated so far, as a live run saw it then
+        expected += steps[bucket].expected(base)
+        if bucket in alerting:  # the evidence accumulated so far, as a live run saw it then
             level, p = severity(observed, total, expected, base.baseline, s)
             levels.append(level)
             p_values.append(p)
     negatives = sorted((i for c in window for i in c.negatives),
                        key=lambda i: (i.sentiment_score, i.published_at, i.id))
-    start = bucket_start(first + lo, s.bucket_minutes)
-    resolved = len(steps) - 1 - hi > s.cooldown_buckets  # no later bucket can join the episode
+    start = bucket_start(lo, s.bucket_minutes)
+    resolved = last - hi > s.cooldown_buckets  # no later bucket can join the episode
     status: Status = "resolved" if resolved else "escalated" if max(levels) > levels[0] else "open"
     return Alert(
         id=alert_id(scope, name, start), scope=scope,
         entity=name if scope == "entity" else None,
         topic=name if scope == "topic" else _dominant_topic(negatives) if scope == "entity" else None,
-        start=start, end=bucket_start(first + hi + 1, s.bucket_minutes), bucket_minutes=s.bucket_minutes,
+        start=start, end=bucket_start(hi + 1, s.bucket_minutes), bucket_minutes=s.bucket_minutes,
         observed=round(observed), expected=round(expected, 3), total=round(total),
         share=observed / total if total else 0.0, baseline_share=base.baseline, p_value=min(p_values),
         severity=SEVERITIES[max(levels)], status=status,
         headlines=tuple(_headline(i) for i in negatives[: s.max_headlines]),
         sources=tuple(sorted({i.source for i in negatives})),
-        created_at=bucket_start(first + group[0] + 1, s.bucket_minutes),  # when a live run first saw it
+        created_at=bucket_start(group[0] + 1, s.bucket_minutes),  # when a live run first saw it
     )
 
 

@@ -45,6 +45,55 @@ class Watermarked:
         return None if self.watermark is None else bucket_index(self.watermark, bucket_minutes) - 1
 
 
+class Watermark:
+    """The watermark walk, resumable: items handed to :meth:`feed` in one call or in many, in
+    arrival order or not, are split as one call with all of them would split them.
+
+    Arrivals are processed whole: ``feed`` keeps the latest event time and where the last processed
+    arrival ends (its horizon). An item fetched before that horizon but handed over only later (an
+    index that lagged behind by more than the lateness) can no longer join its arrival: it is late.
+    """
+
+    def __init__(self, bucket_minutes: int, lateness: timedelta) -> None:
+        self.bucket_minutes, self.lateness = bucket_minutes, lateness
+        self.latest: datetime | None = None
+        self.horizon: datetime | None = None
+        """The end of the last processed arrival: items fetched up to it have been judged."""
+
+    def feed(self, items: Iterable[ScoredItem], now: datetime | None = None) -> Watermarked:
+        """Split ``items`` (not fed before) into on time, late and pending (see :func:`split_late`)."""
+        on_time: list[ScoredItem] = []
+        late: list[ScoredItem] = []
+        width = timedelta(minutes=self.bucket_minutes)
+        ordered = sorted(items, key=lambda i: (i.fetched_at, event_time(i), i.id))
+        start = 0
+        while start < len(ordered) and self.horizon is not None and ordered[start].fetched_at <= self.horizon:
+            late.append(ordered[start])  # its arrival was judged without it
+            start += 1
+        while start < len(ordered):
+            horizon = ordered[start].fetched_at + self.lateness
+            if now is not None and now <= horizon:  # items fetched until the horizon may still come
+                return Watermarked(on_time, late, ordered[start:], self.watermark)
+            stop = start
+            while stop < len(ordered) and ordered[stop].fetched_at <= horizon:
+                stop += 1
+            group = ordered[start:stop]
+            for item in group:
+                when = event_time(item)
+                closes = bucket_start(bucket_index(when, self.bucket_minutes), self.bucket_minutes) + width + self.lateness
+                (late if self.latest is not None and self.latest >= closes else on_time).append(item)
+            newest = max(event_time(i) for i in group)
+            self.latest = newest if self.latest is None else max(self.latest, newest)
+            self.horizon = horizon
+            start = stop
+        return Watermarked(on_time, late, [], self.watermark)
+
+    @property
+    def watermark(self) -> datetime | None:
+        """Latest event time minus the allowed lateness (None before any arrival)."""
+        return None if self.latest is None else self.latest - self.lateness
+
+
 def split_late(items: Iterable[ScoredItem], bucket_minutes: int, lateness: timedelta,
                now: datetime | None = None) -> Watermarked:
     """Walk the items in arrival order and set aside those whose bucket had closed before they came.
@@ -55,25 +104,4 @@ def split_late(items: Iterable[ScoredItem], bucket_minutes: int, lateness: timed
     ``now`` (a live run), the arrival that ``now`` falls within is not complete yet: its items
     are pending (None: every arrival is complete, as in a backfill).
     """
-    on_time: list[ScoredItem] = []
-    late: list[ScoredItem] = []
-    latest: datetime | None = None
-    width = timedelta(minutes=bucket_minutes)
-    ordered = sorted(items, key=lambda i: (i.fetched_at, event_time(i), i.id))
-    start = 0
-    while start < len(ordered):
-        horizon = ordered[start].fetched_at + lateness
-        if now is not None and now <= horizon:  # items fetched until the horizon may still come
-            return Watermarked(on_time, late, ordered[start:], None if latest is None else latest - lateness)
-        stop = start
-        while stop < len(ordered) and ordered[stop].fetched_at <= horizon:
-            stop += 1
-        group = ordered[start:stop]
-        for item in group:
-            when = event_time(item)
-            closes = bucket_start(bucket_index(when, bucket_minutes), bucket_minutes) + width + lateness
-            (late if latest is not None and latest >= closes else on_time).append(item)
-        newest = max(event_time(i) for i in group)
-        latest = newest if latest is None else max(latest, newest)
-        start = stop
-    return Watermarked(on_time, late, [], None if latest is None else latest - lateness)
+    return Watermark(bucket_minutes, lateness).feed(items, now)
