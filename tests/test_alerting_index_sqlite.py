@@ -13,7 +13,7 @@ from alerting.index import make_index
 from alerting.index.sqlite import SqliteIndex, from_us, to_us
 from finsentinel.errors import IndexStoreError
 from finsentinel.settings import IndexSettings
-from tests.contract.index import T0, IndexContract, make_alert, scored
+from tests.contract.index import MIN, T0, IndexContract, make_alert, scored
 
 
 class TestSqliteIndexContract(IndexContract):
@@ -116,4 +116,18 @@ def test_search_covers_title_and_the_start_of_long_bodies(tmp_path: Path) -> Non
     assert [i.id for i in index.query(text="recall")] == ["item-000001"]
     assert index.query(text="bankruptcy") == []
     assert index.get("item-000001") == item  # the whole item is stored
+    index.close()
+
+
+def test_an_index_written_before_fetch_times_had_a_column_gains_it_filled(tmp_path: Path) -> None:
+    path = tmp_path / "index.sqlite3"
+    index = SqliteIndex(path)
+    index.upsert([scored(n, minutes=10 * n) for n in range(3)])  # fetched a minute after publication
+    index.close()
+    with sqlite3.connect(path) as db:  # the table as an older version wrote it
+        db.execute("DROP INDEX items_fetch")
+        db.execute("ALTER TABLE items DROP COLUMN fetch_us")
+    db.close()
+    index = SqliteIndex(path)
+    assert [i.id for i in index.query(fetched_after=T0 + 5 * MIN)] == ["item-000002", "item-000001"]
     index.close()

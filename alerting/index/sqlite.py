@@ -40,7 +40,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
     rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, pub_us INTEGER NOT NULL,
     source TEXT NOT NULL, lang TEXT NOT NULL, topic TEXT NOT NULL, sentiment TEXT NOT NULL,
-    score REAL NOT NULL, doc TEXT NOT NULL);
+    score REAL NOT NULL, doc TEXT NOT NULL, fetch_us INTEGER);
 CREATE INDEX IF NOT EXISTS items_pub ON items(pub_us);
 CREATE INDEX IF NOT EXISTS items_topic_pub ON items(topic, pub_us);
 CREATE TABLE IF NOT EXISTS item_entities (
@@ -55,10 +55,24 @@ CREATE INDEX IF NOT EXISTS alerts_start ON alerts(start_us);
 """
 
 _UPSERT_ITEM = """
-INSERT INTO items(id, pub_us, source, lang, topic, sentiment, score, doc) VALUES (?,?,?,?,?,?,?,?)
+INSERT INTO items(id, pub_us, source, lang, topic, sentiment, score, doc, fetch_us) VALUES (?,?,?,?,?,?,?,?,?)
 ON CONFLICT(id) DO UPDATE SET pub_us=excluded.pub_us, source=excluded.source, lang=excluded.lang,
-    topic=excluded.topic, sentiment=excluded.sentiment, score=excluded.score, doc=excluded.doc
+    topic=excluded.topic, sentiment=excluded.sentiment, score=excluded.score, doc=excluded.doc,
+    fetch_us=excluded.fetch_us
 """
+
+
+def _add_fetch_times(db: sqlite3.Connection) -> None:
+    """Give an index written before items' fetch times had a column that column, filled from the
+    stored items, and its index (what live detection reads new items by)."""
+    if "fetch_us" not in {row[1] for row in db.execute("PRAGMA table_info(items)")}:
+        db.execute("ALTER TABLE items ADD COLUMN fetch_us INTEGER")
+    filled = [(to_us(datetime.fromisoformat(when)), rid) for rid, when in
+              db.execute("SELECT rid, json_extract(doc, '$.fetched_at') FROM items WHERE fetch_us IS NULL")]
+    if filled:
+        log.info("sqlite index: filling the fetch-time column of %d items written by an older version", len(filled))
+        db.executemany("UPDATE items SET fetch_us=? WHERE rid=?", filled)
+    db.execute("CREATE INDEX IF NOT EXISTS items_fetch ON items(fetch_us)")
 
 
 # (pub_us - ((pub_us % :w) + :w) % :w) floors a time to its bucket start, also before 1970.
@@ -144,7 +158,8 @@ class SqliteIndex:
                 conn.execute("PRAGMA wal_autocheckpoint=10000")
                 conn.execute("PRAGMA journal_size_limit=67108864")
                 conn.executescript(_SCHEMA)
-            except (sqlite3.Error, OSError) as exc:
+                _add_fetch_times(conn)
+            except (sqlite3.Error, OSError, ValueError) as exc:
                 raise IndexStoreError(
                     f"cannot open the sqlite index at {self.path}: {exc}; check that alerting.index.path "
                     "is a writable file path and that this SQLite has FTS5 (sqlite >= 3.34)"
@@ -199,7 +214,7 @@ class SqliteIndex:
             return 0
         rows = [
             (i.id, to_us(i.published_at), i.source, i.lang, i.topic, i.sentiment, i.sentiment_score,
-             i.model_dump_json())
+             i.model_dump_json(), to_us(i.fetched_at))
             for i in latest.values()
         ]
         with self._write("upsert") as db:
@@ -242,15 +257,17 @@ class SqliteIndex:
         sentiment: Sentiment | None = None,
         text: str | None = None,
         limit: int | None = 100,
+        fetched_after: datetime | None = None,
+        fetched_until: datetime | None = None,
     ) -> list[ScoredItem]:
         where: list[str] = []
         params: list[Any] = []
-        if start is not None:
-            where.append("pub_us >= ?")
-            params.append(to_us(start, "query start"))
-        if end is not None:
-            where.append("pub_us < ?")
-            params.append(to_us(end, "query end"))
+        for column, op, value, name in (("pub_us", ">=", start, "query start"), ("pub_us", "<", end, "query end"),
+                                        ("fetch_us", ">", fetched_after, "query fetched_after"),
+                                        ("fetch_us", "<=", fetched_until, "query fetched_until")):
+            if value is not None:
+                where.append(f"{column} {op} ?")
+                params.append(to_us(value, name))
         if entity is not None:
             where.append("rid IN (SELECT rid FROM item_entities WHERE entity=?)")
             params.append(entity)

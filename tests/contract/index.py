@@ -117,6 +117,19 @@ class IndexContract:
         assert len(index.query(limit=None)) == 4
         assert index.query(entity="nobody") == []
 
+    def test_query_by_fetch_time(self, index: Index) -> None:
+        index.ensure()
+        # published in one order, fetched in another (a slow feed delivers old news late)
+        fetched = {1: 50, 2: 20, 3: 35, 4: 40}
+        index.upsert([scored(n, minutes=10 * n).model_copy(update={"fetched_at": T0 + fetched[n] * MIN})
+                      for n in fetched])
+        assert ids(index.query(fetched_after=T0 + 35 * MIN, limit=None)) == ["item-000004", "item-000001"]
+        assert ids(index.query(fetched_after=T0 + 20 * MIN, fetched_until=T0 + 40 * MIN)) == [
+            "item-000004", "item-000003"]
+        assert ids(index.query(start=T0 + 30 * MIN, fetched_until=T0 + 35 * MIN)) == ["item-000003"]
+        index.upsert([scored(2, minutes=20).model_copy(update={"fetched_at": T0 + 60 * MIN})])  # fetched again
+        assert ids(index.query(fetched_after=T0 + 50 * MIN)) == ["item-000002"]
+
     def test_text_search_in_english(self, index: Index) -> None:
         index.ensure()
         index.upsert([
