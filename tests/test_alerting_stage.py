@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import random
 import threading
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from alerting.detect import detect, detect_items
 from alerting.index.base import BulkItemsError
 from alerting.index.sqlite import SqliteIndex
-from alerting.stage import history_span, make_index_handler, run_detection
+from alerting.stage import LiveDetection, history_span, make_index_handler, run_detection
 from finsentinel.bus.base import Record, dlq_topic
 from finsentinel.bus.local import LocalBus
 from finsentinel.errors import IndexStoreError
-from finsentinel.schema import ScoredItem
+from finsentinel.schema import Alert, ScoredItem
 from finsentinel.worker import StageWorker
 from tests.contract.index import scored
 from tests.test_alerting_detect import BURST_START, HOUR, SETTINGS, burst_scenario
@@ -32,6 +34,19 @@ class CountingIndex(SqliteIndex):
     def upsert(self, items: Sequence[ScoredItem]) -> int:
         self.calls.append(len(items))
         return super().upsert(items)
+
+
+class ReadCountingIndex(SqliteIndex):
+    """A SQLite index that records how many items each query returned."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.reads: list[int] = []
+
+    def query(self, *args: Any, **kwargs: Any) -> list[ScoredItem]:
+        found = super().query(*args, **kwargs)
+        self.reads.append(len(found))
+        return found
 
 
 def record(offset: int, value: bytes) -> Record:
@@ -196,8 +211,8 @@ def test_a_record_with_non_finite_scores_is_dead_lettered_not_stored(tmp_path: P
 
 
 def test_the_live_detector_waits_longer_after_a_slow_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Detection reads the whole index, so its runs slow down as history grows; the alert worker
-    keeps them to a fifth of its time, busy or idle, instead of detecting back to back."""
+    """A slow run (the first reads the whole index) is followed by a wait four times as long,
+    busy or idle, so that detection takes at most a fifth of the alert worker's time."""
     import types
 
     import alerting.stage
@@ -213,7 +228,7 @@ def test_the_live_detector_waits_longer_after_a_slow_run(tmp_path: Path, monkeyp
         return []
 
     monkeypatch.setattr(runtime, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
-    monkeypatch.setattr(alerting.stage, "run_detection", slow_detection)
+    monkeypatch.setattr(alerting.stage.LiveDetection, "run", slow_detection)
     index = SqliteIndex(tmp_path / "index.sqlite3")
     index.ensure()
     bus = LocalBus(tmp_path / "bus.sqlite3")
@@ -228,3 +243,41 @@ def test_the_live_detector_waits_longer_after_a_slow_run(tmp_path: Path, monkeyp
     detector.notifier.close()
     index.close()
     bus.close()
+
+
+def test_live_detection_reads_only_what_is_new_and_stores_what_a_backfill_finds(tmp_path: Path) -> None:
+    rng = random.Random(4)
+    items = [i.model_copy(update={"fetched_at": i.published_at + timedelta(minutes=rng.choice((1, 5, 40)))})
+             for i in burst_scenario(2)]
+    index = ReadCountingIndex(tmp_path / "index.sqlite3")
+    live = LiveDetection(index, SETTINGS)
+    sent: dict[str, Alert] = {}
+    poll = min(i.fetched_at for i in items)
+    while poll <= max(i.fetched_at for i in items) + 3 * HOUR:
+        index.upsert([i for i in items if poll - timedelta(minutes=20) < i.fetched_at <= poll])
+        for alert in live.run(now=poll):
+            sent[alert.id] = alert
+        poll += timedelta(minutes=20)
+    backfill = detect(items, SETTINGS)
+    assert sent == {a.id: a for a in backfill} == {a.id: a for a in index.alerts(limit=None)}
+    assert max(len(k.steps) for k in live.detector.engine.keys.values()) <= 2 * SETTINGS.window_buckets
+    # each run read the last few hours (lateness, the open arrival, the lag margin), not the history
+    assert len(index.reads) > 100 and max(index.reads) < len(items) / 8
+    # a restarted worker finds the stored alerts again: nothing new to send
+    assert LiveDetection(index, SETTINGS).run(now=poll) == []
+    index.close()
+
+
+def test_live_detection_counts_an_item_indexed_after_its_arrival_was_judged_as_late(tmp_path: Path) -> None:
+    items = burst_scenario(1)
+    index = SqliteIndex(tmp_path / "index.sqlite3")
+    cut = BURST_START + 2 * HOUR
+    straggler = next(i for i in items if cut - 30 * timedelta(minutes=1) < i.fetched_at <= cut)
+    index.upsert([i for i in items if i.fetched_at <= cut + HOUR and i.id != straggler.id])
+    live = LiveDetection(index, SETTINGS)
+    live.run(now=cut + HOUR)
+    assert live.detector.late == 0
+    index.upsert([straggler])  # the index lagged: its arrival was judged without it
+    live.run(now=cut + HOUR)
+    assert live.detector.late == 1
+    index.close()
