@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from finsentinel.errors import ConfigError
 from finsentinel.settings import Settings
 
 
@@ -33,6 +34,13 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
                        help="sqlite file to write (default: a temporary file, removed afterwards)")
     index.set_defaults(func=cmd_bench_index)
 
+    detect_bench = bench.add_parser("detect", help="live detection run time over a long indexed history")
+    detect_bench.add_argument("--json", action="store_true", help="print one JSON object (the default output too)")
+    detect_bench.add_argument("--history", type=int, default=100_000, help="items indexed first (default 100000)")
+    detect_bench.add_argument("--batch", type=int, default=200, help="new items before each timed run (200)")
+    detect_bench.add_argument("--runs", type=int, default=5, help="timed runs (default 5)")
+    detect_bench.set_defaults(func=cmd_bench_detect)
+
 
 def cmd_detect_series(args: argparse.Namespace, settings: Settings) -> int:
     """``finsentinel detect --series FILE.csv [--json]``."""
@@ -53,5 +61,17 @@ def cmd_bench_index(args: argparse.Namespace, settings: Settings) -> int:
     from alerting.bench import bench_index
 
     result = bench_index(settings.alerting.index, docs=args.docs, batch=args.batch, path=args.path)
+    sys.stdout.write(json.dumps(result) + "\n")
+    return 0
+
+
+def cmd_bench_detect(args: argparse.Namespace, settings: Settings) -> int:
+    """``finsentinel bench detect [--json]``: one JSON object with ``run_s`` and ``full_rerun_s``."""
+    from alerting.bench import bench_detect
+
+    for name in ("history", "batch", "runs"):
+        if getattr(args, name) < 1:
+            raise ConfigError(f"bench detect: expected --{name} >= 1, got {getattr(args, name)}")
+    result = bench_detect(settings.alerting.detect, history=args.history, batch=args.batch, runs=args.runs)
     sys.stdout.write(json.dumps(result) + "\n")
     return 0

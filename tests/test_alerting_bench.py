@@ -1,4 +1,4 @@
-"""``finsentinel bench index``: the generated documents and the one-JSON-object output."""
+"""``finsentinel bench index`` / ``bench detect``: the generated documents and the one-JSON-object output."""
 
 from __future__ import annotations
 
@@ -29,6 +29,19 @@ def test_bench_index_prints_one_json_object(capsys: pytest.CaptureFixture[str], 
     assert result["backend"] == "sqlite" and result["docs"] == 600 and result["stored"] == 600
     assert result["docs_per_s"] > 0 and result["batch"] == 250
     assert list(tmp_path.iterdir()) == []  # the temporary index is removed
+
+
+def test_bench_detect_prints_one_json_object(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench", "detect", "--json", "--history", "3000", "--batch", "100", "--runs", "2"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["history"], result["batch"], result["runs"]) == (3000, 100, 2)
+    assert 0 < result["run_s"] <= result["max_run_s"] and result["full_rerun_s"] > 0
+    assert result["speedup"] == pytest.approx(result["full_rerun_s"] / result["run_s"], rel=0.1)
+    assert list(tmp_path.iterdir()) == []
+    assert main(["bench", "detect", "--runs", "0"]) == 2
+    assert "expected --runs >= 1, got 0" in capsys.readouterr().err
 
 
 def test_detect_without_json_prints_one_timestamp_per_line(capsys: pytest.CaptureFixture[str], tmp_path: Path,
