@@ -128,7 +128,8 @@ class LiveDetection:
     is counted as late rather than never seen), and judges the buckets closed since: a run costs
     what is new, and the alerts are those one :func:`run_detection` over everything gives. An
     arrival is judged once the index holds an item fetched after its end (so a classify or index
-    backlog delays alerts instead of making its items late), and never after ``now``.
+    backlog delays alerts instead of making its items late), or once ``LAG_MARGIN`` has passed
+    since its end with nothing newer indexed (a quiet feed, not a backlog).
     """
 
     LAG_MARGIN = timedelta(hours=1)
@@ -150,7 +151,8 @@ class LiveDetection:
             newest = max(i.fetched_at for i in items)
             self.newest = newest if self.newest is None else max(self.newest, newest)
         late = detector.late
-        detector.feed(items, None if self.newest is None else min(now, self.newest))
+        complete = now if self.newest is None else min(now, max(self.newest, now - self.LAG_MARGIN))
+        detector.feed(items, complete)
         if after is not None:
             detector.forget(after)
         if self._known is None:

@@ -281,3 +281,17 @@ def test_live_detection_counts_an_item_indexed_after_its_arrival_was_judged_as_l
     live.run(now=cut + HOUR)
     assert live.detector.late == 1
     index.close()
+
+
+def test_live_detection_judges_the_last_arrival_once_the_feed_is_quiet(tmp_path: Path) -> None:
+    items = burst_scenario(1)
+    index = SqliteIndex(tmp_path / "index.sqlite3")
+    index.upsert(items)
+    newest = max(i.fetched_at for i in items)
+    live = LiveDetection(index, SETTINGS)
+    lateness = timedelta(minutes=SETTINGS.bucket_minutes * SETTINGS.lateness_buckets)
+    live.run(now=newest + timedelta(minutes=30))  # a backlog or a quiet feed? wait
+    assert live.detector.pending > 0
+    live.run(now=newest + lateness + LiveDetection.LAG_MARGIN + timedelta(minutes=1))  # an hour on: quiet
+    assert live.detector.pending == 0
+    index.close()
