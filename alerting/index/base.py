@@ -81,13 +81,11 @@ class Index(Protocol):
         text: str | None = None,
         limit: int | None = 100,
         fetched_after: datetime | None = None,
-        fetched_until: datetime | None = None,
     ) -> list[ScoredItem]:
         """Items matching every given filter, newest first; ``limit=None`` returns all of them.
 
-        ``start`` / ``end`` bound the publication time (``[start, end)``), ``fetched_after`` /
-        ``fetched_until`` the fetch time (``(after, until]``: what live detection reads new items
-        by). ``text`` matches substrings of title and body, case-insensitively, in Chinese and
+        ``start`` / ``end`` bound the publication time (``[start, end)``); ``fetched_after``
+        keeps items fetched after it (what live detection reads new items by). ``text`` matches substrings of title and body, case-insensitively, in Chinese and
         English; whitespace-separated terms must all match.
         """
         ...

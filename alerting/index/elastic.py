@@ -250,18 +250,12 @@ class ElasticIndex:
         text: str | None = None,
         limit: int | None = 100,
         fetched_after: datetime | None = None,
-        fetched_until: datetime | None = None,
     ) -> list[ScoredItem]:
         filters: list[dict[str, Any]] = []
         if start is not None or end is not None:
             filters.append({"range": {"@timestamp": self._range(start, end, "query")}})
-        fetched: dict[str, str] = {}
         if fetched_after is not None:
-            fetched["gt"] = _iso(fetched_after, "query fetched_after")
-        if fetched_until is not None:
-            fetched["lte"] = _iso(fetched_until, "query fetched_until")
-        if fetched:
-            filters.append({"range": {"fetched_at": fetched}})
+            filters.append({"range": {"fetched_at": {"gt": _iso(fetched_after, "query fetched_after")}}})
         for field, value in (("entities", entity), ("topic", topic), ("sentiment", sentiment)):
             if value is not None:
                 filters.append({"term": {field: value}})

@@ -258,13 +258,11 @@ class SqliteIndex:
         text: str | None = None,
         limit: int | None = 100,
         fetched_after: datetime | None = None,
-        fetched_until: datetime | None = None,
     ) -> list[ScoredItem]:
         where: list[str] = []
         params: list[Any] = []
         for column, op, value, name in (("pub_us", ">=", start, "query start"), ("pub_us", "<", end, "query end"),
-                                        ("fetch_us", ">", fetched_after, "query fetched_after"),
-                                        ("fetch_us", "<=", fetched_until, "query fetched_until")):
+                                        ("fetch_us", ">", fetched_after, "query fetched_after")):
             if value is not None:
                 where.append(f"{column} {op} ?")
                 params.append(to_us(value, name))
