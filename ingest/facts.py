@@ -21,7 +21,7 @@ import unicodedata
 __all__ = ["contradict", "title_facts"]
 
 # A sign counts only where it is not a hyphen inside a word or a date ("UPDATE 1-Aurora", "2026-03").
-_NUMBER = re.compile(r"(?:(?<![0-9a-z])([+\-\u2212]))?(\d+(?:[.,]\d+)*)(%?)")
+_NUMBER = re.compile(r"(?:(?<![0-9a-z])([+\-\u2212]))?(\d+(?:[.,]\d+)*)")
 _SIGN = {"": "", "+": "+", "-": "-", "\u2212": "-"}
 _QUARTER_ZH = re.compile(r"([一二三四])季度")
 _QUARTER_DIGIT = {"一": "1", "二": "2", "三": "3", "四": "4"}
@@ -44,7 +44,7 @@ _DOWN_ZH = ("跌", "降", "减", "亏", "利空", "卖出", "跑输")
 
 
 def _numbers(text: str) -> list[str]:
-    found = [_SIGN[sign] + digits.replace(",", "") + pct for sign, digits, pct in _NUMBER.findall(text)]
+    found = [_SIGN[sign] + digits.replace(",", "") for sign, digits in _NUMBER.findall(text)]
     return found + [_QUARTER_DIGIT[q] for q in _QUARTER_ZH.findall(text)]
 
 
@@ -57,7 +57,7 @@ def _direction(text: str) -> str:
 
 def title_facts(title: str) -> str:
     """A title's facts as one string, ``"<numbers>|<direction>"``: its numbers in order of first
-    appearance (sign and % kept) and ``up``, ``down``, both or neither. Stored with fingerprints."""
+    appearance (sign kept) and ``up``, ``down``, both or neither. Stored with fingerprints."""
     text = unicodedata.normalize("NFKC", title).casefold()
     return " ".join(dict.fromkeys(_numbers(text))) + "|" + _direction(text)
 

@@ -136,8 +136,8 @@ def test_fingerprints_keep_titles_facts_and_an_older_state_file_gains_the_column
     old.close()
     store = DedupStore(path)
     sig = np.zeros(48, dtype=np.uint32)
-    store.commit([], fingerprints=[("new", Fingerprint.build(sig, "t", [], 2000.0, facts="+5%|up"))])
-    assert {i: f.facts for i, f in store.fingerprints(horizon_s=10**9)} == {"old": None, "new": "+5%|up"}
+    store.commit([], fingerprints=[("new", Fingerprint.build(sig, "t", [], 2000.0, facts="+5|up"))])
+    assert {i: f.facts for i, f in store.fingerprints(horizon_s=10**9)} == {"old": None, "new": "+5|up"}
     store.close()
 
 
