@@ -1,4 +1,8 @@
-"""Negative-spike detection: pure functions from scored items (or bucket counts) to alerts.
+"""Negative-spike detection: from scored items (or bucket counts) to alerts.
+
+:func:`detect_items` judges items in one pass (a backfill); an :class:`ItemDetector` kept from
+run to run is fed only what is new and gives the same alerts (the state lives in
+:mod:`alerting.detect.engine`).
 
 Per scope key (a company id for ``entity``, a topic name for ``topic``, None for ``overall``)
 and per event-time bucket of ``bucket_minutes`` (aligned to the UNIX epoch; an item's event time
