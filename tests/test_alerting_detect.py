@@ -459,3 +459,21 @@ def test_detect_series_rejects_an_infinite_count() -> None:
     """An infinite first count made the level infinite: every later bucket silently judged normal."""
     with pytest.raises(SchemaError, match="counts >= 0"):
         detect_series([T0, T0 + HOUR], [float("inf"), 1.0], SERIES)
+
+
+def test_a_long_backfill_is_pruned_as_it_goes_and_finds_the_same_alerts(monkeypatch: pytest.MonkeyPatch) -> None:
+    from alerting.detect import engine
+
+    items = daily_traffic(21, seed=5)
+    items += burst("aurora-motors", T0 + timedelta(days=10, hours=11), (9, 8, 3), first_id=600_000)
+    items += burst("aurora-motors", T0 + timedelta(days=18, hours=2), (4, 3), first_id=500_000)
+    expected = detect(items, SETTINGS)
+    assert len(expected) >= 2
+    monkeypatch.setattr(engine, "_PRUNE_EVERY", 5)
+    pruned: list[int] = []
+    prune = engine.Engine._prune
+    monkeypatch.setattr(engine.Engine, "_prune", lambda self, last: (pruned.append(last), prune(self, last))[1])
+    detector = ItemDetector(SETTINGS)
+    detector.feed(items)
+    assert detector.detection().alerts == expected and len(pruned) > 90  # every 5 of 21 x 24 buckets
+    assert max(len(scan.steps) for scan in detector.engine.keys.values()) <= 2 * SETTINGS.window_buckets

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 SCOPE_ORDER: dict[Scope, int] = {"entity": 0, "topic": 1, "overall": 2}
 OVERALL: SeriesKey = ("overall", None)
+_PRUNE_EVERY = 1024  # buckets judged between two prunings within one call
 _FACTOR_RANGE = (0.1, 10.0)  # the busiest hour expects at most ten times the level, the quietest a tenth
 
 Explainer = Callable[["Engine", SeriesKey, int, int], tuple[float, Counter[str]]]
@@ -237,6 +238,8 @@ class Engine:
         start = self.first if self.last is None else self.last + 1
         for bucket in range(start, last + 1):
             self._judge(bucket, self.first)
+            if (bucket - start) % _PRUNE_EVERY == _PRUNE_EVERY - 1:  # a long backfill stays small too
+                self._prune(bucket)
         if self.last is not None:
             self._prune(self.last)
 
