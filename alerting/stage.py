@@ -124,18 +124,17 @@ class LiveDetection:
     """Detection that resumes where its last run stopped, for the alert worker.
 
     The first run reads the whole index; each later one reads only the items fetched after the
-    last arrival it judged (and those of the hour before, so that an item indexed a little late
-    is counted as late rather than never seen), and judges the buckets closed since: a run costs
+    last arrival it judged (and those of ``settle_minutes`` before, so that an item indexed a little
+    late is counted as late rather than never seen), and judges the buckets closed since: a run costs
     what is new, and the alerts are those one :func:`run_detection` over everything gives. An
     arrival is judged once the index holds an item fetched after its end (so a classify or index
-    backlog delays alerts instead of making its items late), or once ``LAG_MARGIN`` has passed
-    since its end with nothing newer indexed (a quiet feed, not a backlog).
+    backlog delays alerts instead of making its items late), or once ``settle_minutes`` have
+    passed since its end with nothing newer indexed (a quiet feed, not a backlog).
     """
-
-    LAG_MARGIN = timedelta(hours=1)
 
     def __init__(self, index: Index, settings: DetectSettings) -> None:
         self.index, self.settings = index, settings
+        self.settle = timedelta(minutes=settings.settle_minutes)
         self.detector = ItemDetector(settings)
         self.newest: datetime | None = None
         """The newest fetch time seen in the index."""
@@ -145,13 +144,13 @@ class LiveDetection:
         """Feed what was indexed since the last run; store and return the alerts new or changed since."""
         detector = self.detector
         since = detector.watermark.horizon
-        after = None if since is None else since - self.LAG_MARGIN
+        after = None if since is None else since - self.settle
         items = self.index.query(fetched_after=after, limit=None)
         if items:
             newest = max(i.fetched_at for i in items)
             self.newest = newest if self.newest is None else max(self.newest, newest)
         late = detector.late
-        complete = now if self.newest is None else min(now, max(self.newest, now - self.LAG_MARGIN))
+        complete = now if self.newest is None else min(now, max(self.newest, now - self.settle))
         detector.feed(items, complete)
         if after is not None:
             detector.forget(after)

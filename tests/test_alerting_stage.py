@@ -292,6 +292,6 @@ def test_live_detection_judges_the_last_arrival_once_the_feed_is_quiet(tmp_path:
     lateness = timedelta(minutes=SETTINGS.bucket_minutes * SETTINGS.lateness_buckets)
     live.run(now=newest + timedelta(minutes=30))  # a backlog or a quiet feed? wait
     assert live.detector.pending > 0
-    live.run(now=newest + lateness + LiveDetection.LAG_MARGIN + timedelta(minutes=1))  # an hour on: quiet
+    live.run(now=newest + lateness + timedelta(minutes=SETTINGS.settle_minutes + 1))  # an hour on: quiet
     assert live.detector.pending == 0
     index.close()

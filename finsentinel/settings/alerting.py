@@ -137,6 +137,12 @@ class DetectSettings(_Section):
         description="allowed lateness: a bucket is judged once items published this many buckets after its end "
         "have been seen; an item arriving after its bucket was judged is late (indexed, not counted)",
     )
+    settle_minutes: int = Field(
+        default=60, ge=1,
+        description="live runs (finsentinel alert): with nothing newer indexed, how long after the newest item "
+        "the last arrival waits before it is judged (a quiet feed, not a classify backlog); items indexed up to "
+        "this long after their arrival was judged are counted as late",
+    )
     count_copies: bool = Field(
         default=False, description="count each syndicated copy of an item as a report (default: copies are spread)"
     )
