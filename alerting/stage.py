@@ -132,28 +132,41 @@ class LiveDetection:
     passed since its end with nothing newer indexed (a quiet feed, not a backlog).
     """
 
-    def __init__(self, index: Index, settings: DetectSettings) -> None:
+    def __init__(self, index: Index, settings: DetectSettings, page: int = 5000) -> None:
         self.index, self.settings = index, settings
         self.settle = timedelta(minutes=settings.settle_minutes)
         self.detector = ItemDetector(settings)
         self.newest: datetime | None = None
         """The newest fetch time seen in the index."""
+        self.page = page
         self._known: dict[str, Alert] | None = None
 
     def run(self, now: datetime) -> list[Alert]:
-        """Feed what was indexed since the last run; store and return the alerts new or changed since."""
+        """Feed what was indexed since the last run; store and return the alerts new or changed since.
+
+        Items are read in pages of ``page`` by fetch time, so a restart over a long history holds
+        one page at a time (a page that ends inside an arrival leaves that arrival for the next).
+        """
         detector = self.detector
+        late, read = detector.late, 0
         since = detector.watermark.horizon
-        after = None if since is None else since - self.settle
-        items = self.index.query(fetched_after=after, limit=None)
-        if items:
-            newest = max(i.fetched_at for i in items)
-            self.newest = newest if self.newest is None else max(self.newest, newest)
-        late = detector.late
-        complete = now if self.newest is None else min(now, max(self.newest, now - self.settle))
-        detector.feed(items, complete)
-        if after is not None:
-            detector.forget(after)
+        after = None if since is None else since - self.settle  # items the index got late, too
+        while True:
+            items = self.index.query(fetched_after=after, limit=self.page, order="fetched")
+            read += len(items)
+            if items:
+                self.newest = items[-1].fetched_at if self.newest is None else max(self.newest, items[-1].fetched_at)
+            complete = now if self.newest is None else min(now, max(self.newest, now - self.settle))
+            full = len(items) == self.page
+            horizon = detector.watermark.horizon
+            detector.feed(items, min(complete, items[-1].fetched_at) if full else complete)
+            if not full:
+                break
+            if detector.watermark.horizon == horizon:  # one arrival fills the page: read it whole
+                self.page *= 2
+            after = detector.watermark.horizon
+        if since is not None:
+            detector.forget(since - self.settle)
         if self._known is None:
             self._known = {a.id: a for a in self.index.alerts(limit=None)}
         changed = [a for a in detector.detection().alerts if self._known.get(a.id) != a]
@@ -163,5 +176,5 @@ class LiveDetection:
                 ALERTS.labels(alert.scope).inc()  # counted once: later runs update known episodes
             self._known[alert.id] = alert
         log.info("detection read %d items (%d late, %d waiting): %d alerts new or changed",
-                 len(items), detector.late - late, detector.open_items, len(changed))
+                 read, detector.late - late, detector.open_items, len(changed))
         return changed

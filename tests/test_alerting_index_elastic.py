@@ -300,9 +300,10 @@ def test_query_filters_and_pages_with_search_after(fake: FakeElasticsearch) -> N
     assert first["sort"] == [{"@timestamp": "desc"}, {"id": "asc"}]
     assert "search_after" not in first and second["search_after"] == [999, "item-999"]
     fake.on("POST", "/finsentinel-news/_search", ok({"hits": {"hits": []}}))
-    index.query(fetched_after=T0)
-    fetched = fake.requests[-1].body["query"]["bool"]["filter"]
-    assert fetched == [{"range": {"fetched_at": {"gt": "2026-03-02T09:00:00+00:00"}}}]
+    index.query(fetched_after=T0, order="fetched")
+    fetched = fake.requests[-1].body
+    assert fetched["query"]["bool"]["filter"] == [{"range": {"fetched_at": {"gt": "2026-03-02T09:00:00+00:00"}}}]
+    assert fetched["sort"] == [{"fetched_at": "asc"}, {"id": "asc"}]
     index.close()
 
 

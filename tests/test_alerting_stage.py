@@ -49,6 +49,9 @@ class ReadCountingIndex(SqliteIndex):
         return found
 
 
+T0_FETCH = BURST_START + 48 * HOUR
+
+
 def record(offset: int, value: bytes) -> Record:
     return Record("news.scored", 0, offset, None, value)
 
@@ -250,7 +253,7 @@ def test_live_detection_reads_only_what_is_new_and_stores_what_a_backfill_finds(
     items = [i.model_copy(update={"fetched_at": i.published_at + timedelta(minutes=rng.choice((1, 5, 40)))})
              for i in burst_scenario(2)]
     index = ReadCountingIndex(tmp_path / "index.sqlite3")
-    live = LiveDetection(index, SETTINGS)
+    live = LiveDetection(index, SETTINGS, page=25)
     sent: dict[str, Alert] = {}
     poll = min(i.fetched_at for i in items)
     while poll <= max(i.fetched_at for i in items) + 3 * HOUR:
@@ -294,4 +297,22 @@ def test_live_detection_judges_the_last_arrival_once_the_feed_is_quiet(tmp_path:
     assert live.detector.pending > 0
     live.run(now=newest + lateness + timedelta(minutes=SETTINGS.settle_minutes + 1))  # an hour on: quiet
     assert live.detector.pending == 0
+    index.close()
+
+
+def test_live_detection_pages_through_a_long_history_and_a_replay_in_one_arrival(tmp_path: Path) -> None:
+    items = burst_scenario(3)
+    index = ReadCountingIndex(tmp_path / "index.sqlite3")
+    index.upsert(items)
+    live = LiveDetection(index, SETTINGS, page=40)  # a restart over history, 40 items at a time
+    assert live.run(now=max(i.fetched_at for i in items) + 4 * HOUR) == detect(items, SETTINGS)
+    assert max(index.reads) == 40 and len(index.reads) > len(items) / 40
+    index.close()
+    replayed = tmp_path / "replay.sqlite3"  # a backfill replayed in seconds: one arrival of every item
+    index = ReadCountingIndex(replayed)
+    index.upsert([i.model_copy(update={"fetched_at": T0_FETCH}) for i in items])
+    live = LiveDetection(index, SETTINGS, page=40)
+    assert live.run(now=T0_FETCH + 4 * HOUR) == detect(
+        [i.model_copy(update={"fetched_at": T0_FETCH}) for i in items], SETTINGS)
+    assert live.page >= len(items)  # doubled until the arrival fitted
     index.close()

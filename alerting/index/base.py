@@ -26,6 +26,7 @@ from finsentinel.errors import IndexStoreError
 from finsentinel.schema import Alert, ScoredItem, Sentiment
 
 Scope = Literal["entity", "topic", "overall"]
+QueryOrder = Literal["newest", "fetched"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,11 +82,13 @@ class Index(Protocol):
         text: str | None = None,
         limit: int | None = 100,
         fetched_after: datetime | None = None,
+        order: QueryOrder = "newest",
     ) -> list[ScoredItem]:
         """Items matching every given filter, newest first; ``limit=None`` returns all of them.
 
         ``start`` / ``end`` bound the publication time (``[start, end)``); ``fetched_after``
-        keeps items fetched after it (what live detection reads new items by). ``text`` matches substrings of title and body, case-insensitively, in Chinese and
+        keeps items fetched after it, and ``order="fetched"`` sorts by fetch time, oldest first
+        (ties by id): how live detection pages through what is new. ``text`` matches substrings of title and body, case-insensitively, in Chinese and
         English; whitespace-separated terms must all match.
         """
         ...

@@ -35,7 +35,7 @@ from elasticsearch import (
 from elasticsearch.exceptions import SSLError
 
 from alerting.index import elastic_mapping as layout
-from alerting.index.base import BucketCount, BulkItemsError, Scope
+from alerting.index.base import BucketCount, BulkItemsError, QueryOrder, Scope
 from alerting.index.text import search_terms, search_text
 from finsentinel.errors import ConfigError, IndexStoreError, SchemaError
 from finsentinel.schema import Alert, ScoredItem, Sentiment
@@ -250,6 +250,7 @@ class ElasticIndex:
         text: str | None = None,
         limit: int | None = 100,
         fetched_after: datetime | None = None,
+        order: QueryOrder = "newest",
     ) -> list[ScoredItem]:
         filters: list[dict[str, Any]] = []
         if start is not None or end is not None:
@@ -261,7 +262,7 @@ class ElasticIndex:
                 filters.append({"term": {field: value}})
         for term in search_terms(text or ""):
             filters.append({"wildcard": {"search": {"value": f"*{layout.wildcard_literal(term)}*"}}})
-        sort = [{"@timestamp": "desc"}, {"id": "asc"}]
+        sort = [{"fetched_at": "asc"} if order == "fetched" else {"@timestamp": "desc"}, {"id": "asc"}]
         hits = self._paged("query", self.alias, {"bool": {"filter": filters}}, sort, limit)
         return [self._item(h["_source"]) for h in hits]
 

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from alerting.index.base import BucketCount, Scope
+from alerting.index.base import BucketCount, QueryOrder, Scope
 from alerting.index.text import search_terms, search_text
 from finsentinel.errors import IndexStoreError, SchemaError
 from finsentinel.schema import Alert, ScoredItem, Sentiment
@@ -258,6 +258,7 @@ class SqliteIndex:
         text: str | None = None,
         limit: int | None = 100,
         fetched_after: datetime | None = None,
+        order: QueryOrder = "newest",
     ) -> list[ScoredItem]:
         where: list[str] = []
         params: list[Any] = []
@@ -279,7 +280,7 @@ class SqliteIndex:
             text_where, text_params = _text_filter(text)
             where += text_where
             params += text_params
-        sql = _select("items", where, "pub_us DESC, id")
+        sql = _select("items", where, "fetch_us, id" if order == "fetched" else "pub_us DESC, id")
         params.append(-1 if limit is None else limit)
         with self._guard("query") as db:
             rows = db.execute(sql, params).fetchall()

@@ -125,6 +125,9 @@ class IndexContract:
                       for n in fetched])
         assert ids(index.query(fetched_after=T0 + 35 * MIN, limit=None)) == ["item-000004", "item-000001"]
         assert ids(index.query(start=T0 + 30 * MIN, fetched_after=T0 + 20 * MIN)) == ["item-000004", "item-000003"]
+        assert ids(index.query(order="fetched")) == ["item-000002", "item-000003", "item-000004", "item-000001"]
+        assert ids(index.query(fetched_after=T0 + 20 * MIN, order="fetched", limit=2)) == [
+            "item-000003", "item-000004"]
         index.upsert([scored(2, minutes=20).model_copy(update={"fetched_at": T0 + 60 * MIN})])  # fetched again
         assert ids(index.query(fetched_after=T0 + 50 * MIN)) == ["item-000002"]
 
