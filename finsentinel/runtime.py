@@ -109,7 +109,8 @@ def publish_alerts(bus: Bus, topic: str, alerts: list[Alert], known: dict[str, A
 
 
 class _Detector:
-    """Runs spike detection after indexing, at most every ``every_s`` while busy and once when idle.
+    """Runs spike detection after indexing, at most every ``every_s`` while busy and once when idle,
+    then every ``every_s`` while an arrival still waits (a quiet feed: judged without newer items).
 
     Each run resumes where the last stopped (:class:`alerting.stage.LiveDetection`); the first
     reads the whole index, so the next run waits at least ``COST_FACTOR`` times as long as the
@@ -131,16 +132,19 @@ class _Detector:
         self.took_s = 0.0
         """How long the last detection run took."""
         self._dirty = False
+        self._waiting = False
+        """The last run left an arrival open: a later run judges it even if nothing new is indexed."""
         self._last = time.monotonic()
 
     def __call__(self, consumed: int) -> None:
         self._dirty = self._dirty or consumed > 0
-        wait = max(self.every_s if consumed else 0.0, self.COST_FACTOR * self.took_s)
-        if self._dirty and time.monotonic() - self._last >= wait:
+        wait = max(self.every_s if consumed or not self._dirty else 0.0, self.COST_FACTOR * self.took_s)
+        if (self._dirty or self._waiting) and time.monotonic() - self._last >= wait:
             started = time.monotonic()
             alerts = self.live.run(datetime.now(UTC))
             self.published += self.notifier.notify(alerts)
             self._dirty, self._last = False, time.monotonic()
+            self._waiting = self.live.detector.pending > 0
             self.took_s = self._last - started
             if self.took_s > self.every_s / self.COST_FACTOR:
                 log.warning("detection took %.1f s; the next run waits %.0f s", self.took_s,

@@ -248,6 +248,41 @@ def test_the_live_detector_waits_longer_after_a_slow_run(tmp_path: Path, monkeyp
     bus.close()
 
 
+def test_the_live_detector_runs_again_while_idle_until_a_waiting_arrival_is_judged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A quiet feed: the last arrival waits (pending) after the idle run; the worker must run again
+    when idle, or LiveDetection's quiet-feed rule (judged an hour on) never gets the chance."""
+    import types
+
+    from finsentinel import runtime
+    from finsentinel.settings import Settings
+
+    clock = [0.0]
+    runs: list[float] = []
+
+    def run(self: LiveDetection, now: object) -> list[Alert]:
+        runs.append(clock[0])
+        self.detector.pending = 3 if len(runs) < 3 else 0  # judged on the third run
+        return []
+
+    monkeypatch.setattr(runtime, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+    monkeypatch.setattr(LiveDetection, "run", run)
+    index = SqliteIndex(tmp_path / "index.sqlite3")
+    index.ensure()
+    bus = LocalBus(tmp_path / "bus.sqlite3")
+    settings = Settings.model_validate({"alerting": {"notify": {"log": False, "topic": False}}})
+    detector = runtime._Detector(settings, bus, index, every_s=30.0)
+    for at, consumed in ((1.0, 5), (2.0, 0), (10.0, 0), (32.0, 0), (50.0, 0), (63.0, 0), (100.0, 0), (200.0, 0)):
+        clock[0] = at
+        detector(consumed)
+    # idle at 2 s: run, an arrival still waits; then every 30 s while idle until it is judged (62 s)
+    assert runs == [2.0, 32.0, 63.0]
+    detector.notifier.close()
+    index.close()
+    bus.close()
+
+
 def test_live_detection_reads_only_what_is_new_and_stores_what_a_backfill_finds(tmp_path: Path) -> None:
     rng = random.Random(4)
     items = [i.model_copy(update={"fetched_at": i.published_at + timedelta(minutes=rng.choice((1, 5, 40)))})
