@@ -124,8 +124,8 @@ class LiveDetection:
     """Detection that resumes where its last run stopped, for the alert worker.
 
     The first run reads the whole index; each later one reads only the items fetched after the
-    last arrival it judged (and those of ``settle_minutes`` before, so that an item indexed a little
-    late is counted as late rather than never seen), and judges the buckets closed since: a run costs
+    last arrival it judged (and those of ``settle_minutes`` before, or of the lateness if longer, so
+    that an item indexed a little late is counted as late rather than never seen), and judges the buckets closed since: a run costs
     what is new, and the alerts are those one :func:`run_detection` over everything gives. An
     arrival is judged once the index holds an item fetched after its end (so a classify or index
     backlog delays alerts instead of making its items late), or once ``settle_minutes`` have
@@ -135,6 +135,8 @@ class LiveDetection:
     def __init__(self, index: Index, settings: DetectSettings, page: int = 5000) -> None:
         self.index, self.settings = index, settings
         self.settle = timedelta(minutes=settings.settle_minutes)
+        # re-read items this far before the last arrival judged: one the index got late counts as late
+        self.margin = max(self.settle, timedelta(minutes=settings.bucket_minutes * settings.lateness_buckets))
         self.detector = ItemDetector(settings)
         self.newest: datetime | None = None
         """The newest fetch time seen in the index."""
@@ -142,15 +144,21 @@ class LiveDetection:
         self._known: dict[str, Alert] | None = None
 
     def run(self, now: datetime) -> list[Alert]:
-        """Feed what was indexed since the last run; store and return the alerts new or changed since.
+        """Feed what was indexed since the last run; store and return the alerts new or changed since."""
+        late = self.detector.late
+        read = self._feed_new(now)
+        changed = self._store(self.detector.detection().alerts)
+        log.info("detection read %d items (%d late, %d waiting): %d alerts new or changed",
+                 read, self.detector.late - late, self.detector.open_items, len(changed))
+        return changed
 
-        Items are read in pages of ``page`` by fetch time, so a restart over a long history holds
-        one page at a time (a page that ends inside an arrival leaves that arrival for the next).
-        """
-        detector = self.detector
-        late, read = detector.late, 0
+    def _feed_new(self, now: datetime) -> int:
+        """Feed the items fetched since the last arrival judged, in pages of ``page`` by fetch time
+        (a restart over a long history holds one page at a time; a page that ends inside an arrival
+        leaves it for the next); return how many items were read."""
+        detector, read = self.detector, 0
         since = detector.watermark.horizon
-        after = None if since is None else since - self.settle  # items the index got late, too
+        after = None if since is None else since - self.margin  # and the items the index got late
         while True:
             items = self.index.query(fetched_after=after, limit=self.page, order="fetched")
             read += len(items)
@@ -166,15 +174,17 @@ class LiveDetection:
                 self.page *= 2
             after = detector.watermark.horizon
         if since is not None:
-            detector.forget(since - self.settle)
+            detector.forget(since - self.margin)
+        return read
+
+    def _store(self, alerts: list[Alert]) -> list[Alert]:
+        """Upsert the alerts that are new or changed since last stored; return them."""
         if self._known is None:
             self._known = {a.id: a for a in self.index.alerts(limit=None)}
-        changed = [a for a in detector.detection().alerts if self._known.get(a.id) != a]
+        changed = [a for a in alerts if self._known.get(a.id) != a]
         self.index.upsert_alerts(changed)
         for alert in changed:
             if alert.id not in self._known:
                 ALERTS.labels(alert.scope).inc()  # counted once: later runs update known episodes
             self._known[alert.id] = alert
-        log.info("detection read %d items (%d late, %d waiting): %d alerts new or changed",
-                 read, detector.late - late, detector.open_items, len(changed))
         return changed
