@@ -100,7 +100,7 @@ def _wire(raw: str | dict[str, object] | Skipped, mapping: JsonMapping, opts: Op
         fp = maker.fingerprint(result.title, result.body, result.lang, result.entity_hints,
                                result.published_at.timestamp())
         wire_fp = None if fp is None else (fp.signature.tobytes(), fp.title, tuple(fp.hints), fp.published,
-                                           fp.bands)
+                                           fp.bands, fp.facts)
     return ("i", (result.__dict__, content_digest(result.title, result.body)), wire_fp)
 
 
@@ -120,6 +120,6 @@ def decode(wire: Wire) -> tuple[Result, Fingerprint | None | str]:
         result = payload
     if fp is None or fp == NOT_MADE:
         return result, fp
-    signature, title, hints, published, bands = fp
+    signature, title, hints, published, bands, facts = fp
     return result, Fingerprint(np.frombuffer(signature, dtype=SIGNATURE_DTYPE), title, frozenset(hints),
-                               published, bands)
+                               published, bands, facts)

@@ -61,5 +61,6 @@ def test_the_wire_format_carries_items_and_fingerprints_unchanged() -> None:
                                                  item.published_at.timestamp())
     assert fp is not None and not isinstance(fp, str) and made is not None
     assert (fp.signature == made.signature).all() and fp.bands == made.bands and fp.title == made.title
+    assert fp.facts == made.facts == "1|"  # a title's facts travel too (near-dup's guard needs them)
     assert isinstance(decoded[1][0], Skipped) and decoded[1][0].reason == "bad_json"
     assert decoded[2][1] is None  # too short for a fingerprint: None, not "not made"
