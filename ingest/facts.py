@@ -62,13 +62,28 @@ def title_facts(title: str) -> str:
     return " ".join(dict.fromkeys(_numbers(text))) + "|" + _direction(text)
 
 
+def _compared(facts: str) -> tuple[set[str], str]:
+    """The numbers of stored facts as compared (no sign, per cent sign or padding zeros: "+5%", "05"
+    and "5.0" are one number) and the direction, a sign counting as a rise or fall ("+5%" is "up 5%")."""
+    numbers, _, direction = facts.partition("|")
+    values: set[str] = set()
+    words = set(direction.split())
+    for number in numbers.split():
+        sign, digits = number[0] if number[0] in "+-" else "", number.lstrip("+-").rstrip("%")
+        if sign:
+            words.add("up" if sign == "+" else "down")
+        whole, dot, fraction = digits.partition(".")
+        fraction = fraction.rstrip("0")
+        values.add((whole.lstrip("0") or "0") + ("." + fraction if fraction else ""))
+    return values, " ".join(name for name in ("up", "down") if name in words)
+
+
 def contradict(a: str | None, b: str | None) -> bool:
     """Whether two titles' :func:`title_facts` tell different stories (None: not known, no)."""
     if a is None or b is None:
         return False
-    numbers_a, _, direction_a = a.partition("|")
-    numbers_b, _, direction_b = b.partition("|")
-    left, right = set(numbers_a.split()), set(numbers_b.split())
+    left, direction_a = _compared(a)
+    right, direction_b = _compared(b)
     if left and right and not (left <= right or right <= left):
         return True
     return {direction_a, direction_b} == {"up", "down"}

@@ -33,10 +33,21 @@ def test_title_facts(title: str, facts: str) -> None:
     ("Aurora shares fall 5%", "Aurora shares fall 5 per cent", False),
     ("Aurora falls, erasing gains", "Aurora falls", False),  # not a rise against a fall
     ("Aurora recalls SUVs", "Aurora shares fall 5%", False),  # one title states no numbers
+    ("Aurora shares +5% after results", "Aurora shares jump 5% after results", False),  # a sign is a direction
+    ("Aurora shares -5% after results", "Aurora shares fall 5% after results", False),
+    ("Aurora shares +5% after results", "Aurora shares fall 5% after results", True),
+    ("Aurora shares fall 5.0%", "Aurora shares fall 5%", False),  # one number, written two ways
+    ("2026-03-03: Aurora to recall 48,000 SUVs", "Aurora to recall 48,000 SUVs (March 3)", False),
 ])
 def test_contradict(a: str, b: str, expected: bool) -> None:
     assert contradict(title_facts(a), title_facts(b)) is expected
     assert contradict(title_facts(b), title_facts(a)) is expected
+
+
+def test_facts_stored_with_per_cent_signs_compare_with_todays() -> None:
+    """State files written before 3e36a47 hold numbers as "5%"."""
+    assert not contradict("5%|down", title_facts("UPDATE 1-Aurora shares fall 5%"))
+    assert contradict("+5%|", title_facts("Aurora shares -5%"))
 
 
 def test_unknown_facts_never_contradict() -> None:
