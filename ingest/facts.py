@@ -17,11 +17,18 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from decimal import Decimal, InvalidOperation
 
 __all__ = ["contradict", "title_facts"]
 
 # A sign counts only where it is not a hyphen inside a word or a date ("UPDATE 1-Aurora", "2026-03").
-_NUMBER = re.compile(r"(?:(?<![0-9a-z])([+\-\u2212]))?(\d+(?:[.,]\d+)*)")
+# A unit after a number scales it, so "4.8万" and "48,000", "$1.2bn" and "$1,200 million" are one number.
+_NUMBER = re.compile(r"(?:(?<![0-9a-z])([+\-\u2212]))?(\d+(?:[.,]\d+)*)"
+                     r"(?:\s?(thousand|million|billion|trillion|mln|bln|mn|bn|tn)(?![a-z])|([km])(?![a-z])"
+                     r"|([万萬][亿億]|[千百][亿億]|[千百][万萬]|[亿億万萬]))?")
+_SCALE = {"thousand": 3, "k": 3, "million": 6, "mln": 6, "mn": 6, "m": 6, "billion": 9, "bln": 9, "bn": 9,
+          "trillion": 12, "tn": 12, "万亿": 12, "千亿": 11, "百亿": 10, "亿": 8, "千万": 7, "百万": 6, "万": 4}
+_SCALE |= {unit.translate(str.maketrans("万亿", "萬億")): n for unit, n in _SCALE.items()}  # traditional
 _SIGN = {"": "", "+": "+", "-": "-", "\u2212": "-"}
 _QUARTER_ZH = re.compile(r"([一二三四])季度")
 _QUARTER_DIGIT = {"一": "1", "二": "2", "三": "3", "四": "4"}
@@ -44,8 +51,18 @@ _DOWN_ZH = ("跌", "降", "减", "亏", "利空", "卖出", "跑输")
 
 
 def _numbers(text: str) -> list[str]:
-    found = [_SIGN[sign] + digits.replace(",", "") for sign, digits in _NUMBER.findall(text)]
+    found = [_SIGN[sign] + _scaled(digits.replace(",", ""), word or letter or zh)
+             for sign, digits, word, letter, zh in _NUMBER.findall(text)]
     return found + [_QUARTER_DIGIT[q] for q in _QUARTER_ZH.findall(text)]
+
+
+def _scaled(digits: str, unit: str) -> str:
+    if not unit:
+        return digits
+    try:
+        return format(Decimal(digits).scaleb(_SCALE[unit]).normalize(), "f")
+    except InvalidOperation:  # "1.2.3": not one number
+        return digits
 
 
 def _direction(text: str) -> str:

@@ -18,6 +18,9 @@ from ingest.facts import contradict, title_facts
     ("ＡＵＲＯＲＡ　ＳＨＡＲＥＳ　ＲＩＳＥ　５％", "5|up"),  # full-width
     ("Aurora falls, erasing gains", "|up down"),
     ("Aurora Motors recalls SUVs", "|"),
+    ("极光汽车召回4.8万辆SUV", "48000|"),  # a number's unit is part of it
+    ("極光汽車召回4.8萬輛SUV", "48000|"),
+    ("Aurora raises $1.2bn, sells 48k shares", "1200000000 48000|up"),
 ])
 def test_title_facts(title: str, facts: str) -> None:
     assert title_facts(title) == facts
@@ -37,6 +40,10 @@ def test_title_facts(title: str, facts: str) -> None:
     ("Aurora shares -5% after results", "Aurora shares fall 5% after results", False),
     ("Aurora shares +5% after results", "Aurora shares fall 5% after results", True),
     ("Aurora shares fall 5.0%", "Aurora shares fall 5%", False),  # one number, written two ways
+    ("极光汽车召回4.8万辆SUV", "极光汽车召回48,000辆SUV", False),
+    ("极光汽车预计召回费用8亿元", "极光汽车预计召回费用80000万元", False),
+    ("Aurora prices $1.2 billion bond", "Aurora prices $1,200 mln bond", False),
+    ("极光汽车召回4.8万辆SUV", "极光汽车召回4.8亿辆SUV", True),
     ("2026-03-03: Aurora to recall 48,000 SUVs", "Aurora to recall 48,000 SUVs (March 3)", False),
 ])
 def test_contradict(a: str, b: str, expected: bool) -> None:
