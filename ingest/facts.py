@@ -37,17 +37,21 @@ _WORD = re.compile(r"[a-z]+")
 _UP_EN = frozenset(
     "rise rises rose risen rising up gain gains gained jump jumps jumped surge surges surged soar soars "
     "soared climb climbs climbed rally rallies rallied beat beats raise raises raised upgrade upgrades "
-    "upgraded higher boost boosts boosted increase increases increased grow grows grew profit profits "
+    "upgraded higher boost boosts boosted increase increases increased grow grows grew "
     "buy outperform overweight".split()
 )
 _DOWN_EN = frozenset(
     "fall falls fell fallen falling down drop drops dropped slide slides slid slump slumps slumped "
     "plunge plunges plunged tumble tumbles tumbled sink sinks sank decline declines declined miss misses "
     "missed cut cuts downgrade downgrades downgraded lower decrease decreases decreased shrink shrinks "
-    "shrank loss losses sell underperform underweight".split()
+    "shrank sell underperform underweight".split()
 )
-_UP_ZH = ("涨", "升", "增", "盈", "利好", "买入", "跑赢")
-_DOWN_ZH = ("跌", "降", "减", "亏", "利空", "卖出", "跑输")
+_UP_ZH = ("涨", "升", "增", "利好", "买入", "跑赢")
+_DOWN_ZH = ("跌", "降", "减", "利空", "卖出", "跑输")
+# A profit or a loss is a direction only where no word above says one: in "Q3 profit misses
+# estimates" or "盈利下降" it names what rose or fell.
+_UP_NOUNS = (frozenset({"profit", "profits"}), ("盈",))
+_DOWN_NOUNS = (frozenset({"loss", "losses"}), ("亏",))
 
 
 def _numbers(text: str) -> list[str]:
@@ -69,6 +73,9 @@ def _direction(text: str) -> str:
     words = set(_WORD.findall(text))
     up = bool(words & _UP_EN) or any(w in text for w in _UP_ZH)
     down = bool(words & _DOWN_EN) or any(w in text for w in _DOWN_ZH)
+    if not (up or down):
+        up = bool(words & _UP_NOUNS[0]) or any(w in text for w in _UP_NOUNS[1])
+        down = bool(words & _DOWN_NOUNS[0]) or any(w in text for w in _DOWN_NOUNS[1])
     return " ".join(name for name, flag in (("up", up), ("down", down)) if flag)
 
 

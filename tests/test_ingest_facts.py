@@ -39,6 +39,10 @@ def test_title_facts(title: str, facts: str) -> None:
     ("Aurora shares +5% after results", "Aurora shares jump 5% after results", False),  # a sign is a direction
     ("Aurora shares -5% after results", "Aurora shares fall 5% after results", False),
     ("Aurora shares +5% after results", "Aurora shares fall 5% after results", True),
+    ("Aurora Q3 profit beats estimates", "Aurora Q3 profit misses estimates", True),  # "profit" is a noun here
+    ("Aurora Q3 loss narrows, revenue rises", "Aurora Q3 loss widens, revenue falls", True),
+    ("Aurora swings to Q3 profit", "Aurora swings to Q3 loss", True),
+    ("宁德时代三季度盈利增长", "宁德时代三季度盈利下降", True),
     ("Aurora shares fall 5.0%", "Aurora shares fall 5%", False),  # one number, written two ways
     ("极光汽车召回4.8万辆SUV", "极光汽车召回48,000辆SUV", False),
     ("极光汽车预计召回费用8亿元", "极光汽车预计召回费用80000万元", False),
