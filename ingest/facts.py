@@ -38,20 +38,24 @@ _UP_EN = frozenset(
     "rise rises rose risen rising up gain gains gained jump jumps jumped surge surges surged soar soars "
     "soared climb climbs climbed rally rallies rallied beat beats raise raises raised upgrade upgrades "
     "upgraded higher boost boosts boosted increase increases increased grow grows grew "
-    "buy outperform overweight".split()
+    "buy outperform overweight hike hikes hiked lift lifts lifted advance advances advanced".split()
 )
 _DOWN_EN = frozenset(
     "fall falls fell fallen falling down drop drops dropped slide slides slid slump slumps slumped "
     "plunge plunges plunged tumble tumbles tumbled sink sinks sank decline declines declined miss misses "
     "missed cut cuts downgrade downgrades downgraded lower decrease decreases decreased shrink shrinks "
-    "shrank sell underperform underweight".split()
+    "shrank sell underperform underweight lose loses lost losing slip slips slipped dip dips dipped trim trims "
+    "trimmed slash slashes slashed reduce reduces reduced".split()
 )
-_UP_ZH = ("涨", "升", "增", "利好", "买入", "跑赢")
-_DOWN_ZH = ("跌", "降", "减", "利空", "卖出", "跑输")
+# Chinese by substring, simplified and traditional (titles' facts are taken before script folding).
+_UP_ZH = ("涨", "漲", "升", "增", "利好", "买入", "買入", "跑赢", "跑贏", "上调", "上調", "上修", "走高", "看多",
+          "超预期", "超預期", "高于预期", "高於預期", "好于预期", "好於預期")
+_DOWN_ZH = ("跌", "降", "减", "減", "利空", "卖出", "賣出", "跑输", "跑輸", "下调", "下調", "下修", "走低", "看空",
+            "贬", "貶", "不及预期", "不及預期", "低于预期", "低於預期", "逊于预期", "遜於預期")
 # A profit or a loss is a direction only where no word above says one: in "Q3 profit misses
 # estimates" or "盈利下降" it names what rose or fell.
 _UP_NOUNS = (frozenset({"profit", "profits"}), ("盈",))
-_DOWN_NOUNS = (frozenset({"loss", "losses"}), ("亏",))
+_DOWN_NOUNS = (frozenset({"loss", "losses"}), ("亏", "虧"))
 
 
 def _numbers(text: str) -> list[str]:

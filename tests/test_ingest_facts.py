@@ -43,6 +43,15 @@ def test_title_facts(title: str, facts: str) -> None:
     ("Aurora Q3 loss narrows, revenue rises", "Aurora Q3 loss widens, revenue falls", True),
     ("Aurora swings to Q3 profit", "Aurora swings to Q3 loss", True),
     ("宁德时代三季度盈利增长", "宁德时代三季度盈利下降", True),
+    ("寧德時代股價漲5%", "寧德時代股價跌5%", True),  # traditional characters
+    ("寧德時代獲增持評級", "寧德時代獲減持評級", True),
+    ("寧德時代三季度盈利", "寧德時代三季度虧損", True),
+    ("高盛上调宁德时代目标价", "高盛下调宁德时代目标价", True),
+    ("宁德时代三季度业绩超预期", "宁德时代三季度业绩不及预期", True),
+    ("宁德时代股价走高", "宁德时代股价走低", True),
+    ("Aurora shares gain 2%", "Aurora shares slip 2%", True),
+    ("Aurora hikes dividend", "Aurora slashes dividend", True),
+    ("Aurora lifts forecast", "Aurora trims forecast", True),
     ("Aurora shares fall 5.0%", "Aurora shares fall 5%", False),  # one number, written two ways
     ("极光汽车召回4.8万辆SUV", "极光汽车召回48,000辆SUV", False),
     ("极光汽车预计召回费用8亿元", "极光汽车预计召回费用80000万元", False),
