@@ -309,10 +309,16 @@ class DedupStore:
 
 
 def _add_facts_column(conn: sqlite3.Connection) -> None:
-    """Give a state file written before titles' facts were kept their column (NULL: not known)."""
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(fingerprints)")}
-    if "facts" not in columns:
-        conn.execute("ALTER TABLE fingerprints ADD COLUMN facts TEXT")
+    """Give a state file written before titles' facts were kept their column (NULL: not known),
+    in one transaction, so that a second process opening it at the same time finds the column."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if "facts" not in {row[1] for row in conn.execute("PRAGMA table_info(fingerprints)")}:
+            conn.execute("ALTER TABLE fingerprints ADD COLUMN facts TEXT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def _text(value: object) -> str | None:

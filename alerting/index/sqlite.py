@@ -64,15 +64,23 @@ ON CONFLICT(id) DO UPDATE SET pub_us=excluded.pub_us, source=excluded.source, la
 
 def _add_fetch_times(db: sqlite3.Connection) -> None:
     """Give an index written before items' fetch times had a column that column, filled from the
-    stored items, and its index (what live detection reads new items by)."""
-    if "fetch_us" not in {row[1] for row in db.execute("PRAGMA table_info(items)")}:
-        db.execute("ALTER TABLE items ADD COLUMN fetch_us INTEGER")
-    filled = [(to_us(datetime.fromisoformat(when)), rid) for rid, when in
-              db.execute("SELECT rid, json_extract(doc, '$.fetched_at') FROM items WHERE fetch_us IS NULL")]
-    if filled:
-        log.info("sqlite index: filling the fetch-time column of %d items written by an older version", len(filled))
-        db.executemany("UPDATE items SET fetch_us=? WHERE rid=?", filled)
-    db.execute("CREATE INDEX IF NOT EXISTS items_fetch ON items(fetch_us)")
+    stored items, and its index (what live detection reads new items by). One transaction: a
+    second process opening the file at the same time waits for it, then finds the column."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        if "fetch_us" not in {row[1] for row in db.execute("PRAGMA table_info(items)")}:
+            db.execute("ALTER TABLE items ADD COLUMN fetch_us INTEGER")
+        filled = [(to_us(datetime.fromisoformat(when)), rid) for rid, when in
+                  db.execute("SELECT rid, json_extract(doc, '$.fetched_at') FROM items WHERE fetch_us IS NULL")]
+        if filled:
+            log.info("sqlite index: filling the fetch-time column of %d items written by an older version",
+                     len(filled))
+            db.executemany("UPDATE items SET fetch_us=? WHERE rid=?", filled)
+        db.execute("CREATE INDEX IF NOT EXISTS items_fetch ON items(fetch_us)")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 # (pub_us - ((pub_us % :w) + :w) % :w) floors a time to its bucket start, also before 1970.
