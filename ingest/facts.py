@@ -30,6 +30,7 @@ _SCALE = {"thousand": 3, "k": 3, "million": 6, "mln": 6, "mn": 6, "m": 6, "billi
           "trillion": 12, "tn": 12, "万亿": 12, "千亿": 11, "百亿": 10, "亿": 8, "千万": 7, "百万": 6, "万": 4}
 _SCALE |= {unit.translate(str.maketrans("万亿", "萬億")): n for unit, n in _SCALE.items()}  # traditional
 _SIGN = {"": "", "+": "+", "-": "-", "\u2212": "-"}
+_NOT_FACTS = re.compile(r"\b(?:update|corrected|refile)\s*\d+\b|(?<!\d)\d{1,2}:\d{2}(?::\d{2})?(?!\d)")
 _QUARTER_ZH = re.compile(r"([一二三四])季度")
 _QUARTER_DIGIT = {"一": "1", "二": "2", "三": "3", "四": "4"}
 _WORD = re.compile(r"[a-z]+")
@@ -85,9 +86,11 @@ def _direction(text: str) -> str:
 
 def title_facts(title: str) -> str:
     """A title's facts as one string, ``"<numbers>|<direction>"``: its numbers in order of first
-    appearance (sign kept) and ``up``, ``down``, both or neither. Stored with fingerprints."""
+    appearance (sign kept; not a wire's "UPDATE 2" counter or a clock time, which copies change)
+    and ``up``, ``down``, both or neither. Stored with fingerprints."""
     text = unicodedata.normalize("NFKC", title).casefold()
-    return " ".join(dict.fromkeys(_numbers(text))) + "|" + _direction(text)
+    numbers = _numbers(_NOT_FACTS.sub(" ", text))
+    return " ".join(dict.fromkeys(numbers)) + "|" + _direction(text)
 
 
 def _compared(facts: str) -> tuple[set[str], str]:

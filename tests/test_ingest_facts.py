@@ -10,7 +10,8 @@ from ingest.facts import contradict, title_facts
 @pytest.mark.parametrize(("title", "facts"), [
     ("Aurora Motors shares +5%", "+5|"),
     ("Aurora Motors shares \u22125%", "-5|"),  # the minus sign
-    ("UPDATE 1-Aurora Motors shares fall 5%", "1 5|down"),  # a hyphen is not a sign
+    ("UPDATE 1-Aurora Motors shares fall 5%", "5|down"),  # a wire's update counter is no fact
+    ("Aurora -5% at 10:30", "-5|"),  # nor a clock time
     ("Aurora Q3 revenue up 12%", "3 12|up"),
     ("2026-03-02: Aurora to cut 1,000 jobs", "2026 03 02 1000|down"),
     ("宁德时代三季度净利润增长12%", "12 3|up"),
@@ -32,6 +33,7 @@ def test_title_facts(title: str, facts: str) -> None:
     ("Aurora upgraded", "Aurora downgraded", True),
     ("宁德时代股价涨5%", "宁德时代股价跌5%", True),
     ("Aurora shares fall 5%", "UPDATE 1-Aurora shares fall 5%", False),  # a copy may add numbers
+    ("UPDATE 1-Aurora shares fall 5%", "UPDATE 2-Aurora shares fall 5% at 10:30", False),
     ("Aurora shares fall 5%", "Aurora shares slump 5%", False),  # a rewritten headline
     ("Aurora shares fall 5%", "Aurora shares fall 5 per cent", False),
     ("Aurora falls, erasing gains", "Aurora falls", False),  # not a rise against a fall
