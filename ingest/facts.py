@@ -4,10 +4,11 @@ Near-duplicate matching compares letters and digits (:mod:`ingest.fingerprint`),
 templated stories one word or sign apart look like copies of each other: "shares +5%" and
 "shares -5%" (signs are not letters), "Q3 revenue up 12%" and "Q4 revenue up 12%", "获增持评级"
 and "获减持评级" (an upgrade and a downgrade). Dropping one of them as a copy loses the news a risk
-desk watches for. So each title's facts are kept beside its fingerprint: its numbers (with sign
-and per cent) and the direction it reports (up, down). Two titles contradict when both state
-numbers and neither title's numbers hold the other's (a copy may add some, "UPDATE 1-", a date
-tag), or when one reports only a rise and the other only a fall.
+desk watches for. So each title's facts are kept beside its fingerprint: its numbers (with their
+sign and unit: "4.8万" is 48000; a wire's "UPDATE 2" counter and clock times are not facts) and
+the direction it reports (up, down). Two titles contradict when both state numbers and neither
+title's numbers hold the other's (a copy may add some: a date tag), or when one reports only a
+rise and the other only a fall (a sign counts as one).
 
 Hand-written because no library matches this narrow need: a short regular expression for numbers
 and a small bilingual lexicon of direction words, which only ever separate near-identical titles.
