@@ -148,8 +148,10 @@ class LiveDetection:
         late = self.detector.late
         read = self._feed_new(now)
         changed = self._store(self.detector.detection().alerts)
-        log.info("detection read %d items (%d late, %d waiting): %d alerts new or changed",
-                 read, self.detector.late - late, self.detector.open_items, len(changed))
+        # every 30 s while busy: at INFO only when something changed
+        log.log(logging.INFO if changed or self.detector.late > late else logging.DEBUG,
+                "detection read %d items (%d late, %d waiting): %d alerts new or changed",
+                read, self.detector.late - late, self.detector.open_items, len(changed))
         return changed
 
     def _feed_new(self, now: datetime) -> int:
