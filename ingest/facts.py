@@ -40,17 +40,19 @@ _UP_EN = frozenset(
     "rise rises rose risen rising up gain gains gained jump jumps jumped surge surges surged soar soars "
     "soared climb climbs climbed rally rallies rallied beat beats raise raises raised upgrade upgrades "
     "upgraded higher boost boosts boosted increase increases increased grow grows grew "
-    "buy outperform overweight hike hikes hiked lift lifts lifted advance advances advanced".split()
+    "buy outperform overweight hike hikes hiked lift lifts lifted advance advances advanced high above "
+    "positive approve approves approved narrow narrows narrowed".split()
 )
 _DOWN_EN = frozenset(
     "fall falls fell fallen falling down drop drops dropped slide slides slid slump slumps slumped "
     "plunge plunges plunged tumble tumbles tumbled sink sinks sank decline declines declined miss misses "
     "missed cut cuts downgrade downgrades downgraded lower decrease decreases decreased shrink shrinks "
     "shrank sell underperform underweight lose loses lost losing slip slips slipped dip dips dipped trim trims "
-    "trimmed slash slashes slashed reduce reduces reduced".split()
+    "trimmed slash slashes slashed reduce reduces reduced low below negative reject rejects rejected "
+    "widen widens widened".split()
 )
 # Chinese by substring, simplified and traditional (titles' facts are taken before script folding).
-_UP_ZH = ("涨", "漲", "升", "增", "利好", "买入", "買入", "跑赢", "跑贏", "上调", "上調", "上修", "走高", "看多",
+_UP_ZH = ("涨", "漲", "升", "增", "利好", "买入", "買入", "跑赢", "跑贏", "上调", "上調", "上修", "走高", "看多", "提高",
           "超预期", "超預期", "高于预期", "高於預期", "好于预期", "好於預期")
 _DOWN_ZH = ("跌", "降", "减", "減", "利空", "卖出", "賣出", "跑输", "跑輸", "下调", "下調", "下修", "走低", "看空",
             "贬", "貶", "不及预期", "不及預期", "低于预期", "低於預期", "逊于预期", "遜於預期")

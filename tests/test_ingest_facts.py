@@ -32,6 +32,11 @@ def test_title_facts(title: str, facts: str) -> None:
     ("Aurora Q3 revenue up 12%", "Aurora Q4 revenue up 12%", True),
     ("Aurora upgraded", "Aurora downgraded", True),
     ("宁德时代股价涨5%", "宁德时代股价跌5%", True),
+    ("Aurora shares hit record high", "Aurora shares hit record low", True),
+    ("Aurora Q3 loss widens", "Aurora Q3 loss narrows", True),
+    ("Aurora results above forecasts", "Aurora results below forecasts", True),
+    ("Regulator approves Aurora deal", "Regulator rejects Aurora deal", True),
+    ("宁德时代提高全年指引", "宁德时代降低全年指引", True),
     ("Aurora shares fall 5%", "UPDATE 1-Aurora shares fall 5%", False),  # a copy may add numbers
     ("UPDATE 1-Aurora shares fall 5%", "UPDATE 2-Aurora shares fall 5% at 10:30", False),
     ("Aurora shares fall 5%", "Aurora shares slump 5%", False),  # a rewritten headline
