@@ -18,7 +18,7 @@ from alerting.detect import ItemDetector, detect_items
 from alerting.index.base import BulkItemsError, Index
 from finsentinel.bus.base import Record
 from finsentinel.errors import SchemaError
-from finsentinel.metrics import ALERTS
+from finsentinel.metrics import ALERTS, DETECT_LATE, DETECT_WAITING, DETECT_WATERMARK
 from finsentinel.schema import Alert, ScoredItem
 from finsentinel.settings import DetectSettings
 from finsentinel.worker import BatchHandler, Outcome
@@ -148,6 +148,10 @@ class LiveDetection:
         late = self.detector.late
         read = self._feed_new(now)
         changed = self._store(self.detector.detection().alerts)
+        DETECT_LATE.inc(self.detector.late - late)
+        DETECT_WAITING.set(self.detector.open_items)
+        if (watermark := self.detector.watermark.watermark) is not None:
+            DETECT_WATERMARK.set(watermark.timestamp())
         # every 30 s while busy: at INFO only when something changed
         log.log(logging.INFO if changed or self.detector.late > late else logging.DEBUG,
                 "detection read %d items (%d late, %d waiting): %d alerts new or changed",

@@ -13,6 +13,12 @@ INGESTED = Counter("finsentinel_ingested_total", "Items published by ingest", ["
 DUPLICATES = Counter("finsentinel_duplicates_total", "Items dropped as duplicates by ingest", ["source"])
 SKIPPED = Counter("finsentinel_skipped_total", "Items skipped by ingest as malformed", ["source", "reason"])
 ALERTS = Counter("finsentinel_alerts_total", "Alerts raised", ["scope"])
+DETECT_WATERMARK = Gauge("finsentinel_detect_watermark_timestamp",
+                         "Live detection's watermark: buckets ending before it are judged")
+DETECT_WAITING = Gauge("finsentinel_detect_waiting_items",
+                       "Items live detection has not judged yet (buckets or an arrival still open)")
+DETECT_LATE = Counter("finsentinel_detect_late_items_total",
+                      "Items indexed after their bucket was judged: searchable, not counted")
 LAST_SUCCESS = Gauge("finsentinel_source_last_success_timestamp", "Last successful fetch", ["source"])
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from alerting.detect import detect, detect_items
 from alerting.index.base import BulkItemsError
@@ -316,8 +317,15 @@ def test_live_detection_counts_an_item_indexed_after_its_arrival_was_judged_as_l
     live.run(now=cut + HOUR)
     assert live.detector.late == 0
     index.upsert([straggler])  # the index lagged: its arrival was judged without it
+    late_before = REGISTRY.get_sample_value("finsentinel_detect_late_items_total") or 0.0
     live.run(now=cut + HOUR)
     assert live.detector.late == 1
+    # what an operator watches: items counted late, items waiting, how far detection has judged
+    assert REGISTRY.get_sample_value("finsentinel_detect_late_items_total") == late_before + 1
+    assert REGISTRY.get_sample_value("finsentinel_detect_waiting_items") == live.detector.open_items > 0
+    watermark = live.detector.watermark.watermark
+    assert watermark is not None
+    assert REGISTRY.get_sample_value("finsentinel_detect_watermark_timestamp") == watermark.timestamp()
     index.close()
 
 
