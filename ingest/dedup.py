@@ -22,6 +22,7 @@ from typing import Any
 
 from finsentinel.errors import SourceError
 from finsentinel.schema import RawItem, normalise_text
+from finsentinel.sqlite_tx import immediate
 from ingest.health import Health
 from ingest.neardup import Fingerprint
 from ingest.sources.base import Checkpoint
@@ -138,13 +139,8 @@ class DedupStore:
     def _tx(self) -> Iterator[sqlite3.Connection]:
         db = self._db()
         try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate(db):
                 yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
         except sqlite3.Error as exc:
             raise DedupStoreError(f"ingest state write to {self.path} failed: {exc}") from exc
 
@@ -311,14 +307,9 @@ class DedupStore:
 def _add_facts_column(conn: sqlite3.Connection) -> None:
     """Give a state file written before titles' facts were kept their column (NULL: not known),
     in one transaction, so that a second process opening it at the same time finds the column."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with immediate(conn):
         if "facts" not in {row[1] for row in conn.execute("PRAGMA table_info(fingerprints)")}:
             conn.execute("ALTER TABLE fingerprints ADD COLUMN facts TEXT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
 
 
 def _text(value: object) -> str | None:

@@ -29,6 +29,7 @@ from alerting.index.base import BucketCount, QueryOrder, Scope
 from alerting.index.text import search_terms, search_text
 from finsentinel.errors import IndexStoreError, SchemaError
 from finsentinel.schema import Alert, ScoredItem, Sentiment
+from finsentinel.sqlite_tx import immediate
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,7 @@ def _add_fetch_times(db: sqlite3.Connection) -> None:
     """Give an index written before items' fetch times had a column that column, filled from the
     stored items, and its index (what live detection reads new items by). One transaction: a
     second process opening the file at the same time waits for it, then finds the column."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with immediate(db):
         if "fetch_us" not in {row[1] for row in db.execute("PRAGMA table_info(items)")}:
             db.execute("ALTER TABLE items ADD COLUMN fetch_us INTEGER")
         filled = [(to_us(datetime.fromisoformat(when)), rid) for rid, when in
@@ -77,10 +77,6 @@ def _add_fetch_times(db: sqlite3.Connection) -> None:
                      len(filled))
             db.executemany("UPDATE items SET fetch_us=? WHERE rid=?", filled)
         db.execute("CREATE INDEX IF NOT EXISTS items_fetch ON items(fetch_us)")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
 
 
 # (pub_us - ((pub_us % :w) + :w) % :w) floors a time to its bucket start, also before 1970.
@@ -190,14 +186,8 @@ class SqliteIndex:
 
     @contextmanager
     def _write(self, operation: str) -> Iterator[sqlite3.Connection]:
-        with self._guard(operation) as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+        with self._guard(operation) as db, immediate(db):
+            yield db
 
     def _decode_item(self, doc: str) -> ScoredItem:
         try:

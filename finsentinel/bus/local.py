@@ -28,6 +28,7 @@ from pathlib import Path
 
 from finsentinel.bus.base import Headers, Record
 from finsentinel.errors import BusError
+from finsentinel.sqlite_tx import immediate
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +64,8 @@ def _connect(path: Path) -> sqlite3.Connection:
 @contextmanager
 def _tx(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     try:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(conn):
             yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
     except sqlite3.Error as exc:
         raise BusError(f"local bus write failed: {exc}") from exc
 
