@@ -148,8 +148,7 @@ def explained_by(key: SeriesKey, lo: int, upto: int, explainer: Explainer,
     for entity, n in sorted(by_entity.items(), key=lambda kv: (-kv[1], kv[0])):
         if negatives == 0 or n < s.explain_share * negatives:
             break
-        for _, alerting in entity_episodes.get(entity, ()):
-            seen = [b for b in alerting if b <= upto]  # the company's alert as it stood at ``upto``
-            if seen and seen[-1] >= lo:
-                return entity
+        # the company's alert as it stood at ``upto``: an alerting bucket of it within lo .. upto
+        if any(lo <= b <= upto for _, alerting in entity_episodes.get(entity, ()) for b in alerting):
+            return entity
     return None
