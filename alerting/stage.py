@@ -132,7 +132,8 @@ class LiveDetection:
     passed since its end with nothing newer indexed (a quiet feed, not a backlog).
     """
 
-    def __init__(self, index: Index, settings: DetectSettings, page: int = 5000) -> None:
+    def __init__(self, index: Index, settings: DetectSettings, page: int = 5000,
+                 stored: Sequence[Alert] | None = None) -> None:
         self.index, self.settings = index, settings
         self.settle = timedelta(minutes=settings.settle_minutes)
         # re-read items this far before the last arrival judged: one the index got late counts as late
@@ -141,7 +142,8 @@ class LiveDetection:
         self.newest: datetime | None = None
         """The newest fetch time seen in the index."""
         self.page = page
-        self._known: dict[str, Alert] | None = None
+        self._known: dict[str, Alert] | None = None if stored is None else {a.id: a for a in stored}
+        """The alerts as stored in the index (read on the first run unless ``stored`` gives them)."""
 
     def run(self, now: datetime) -> list[Alert]:
         """Feed what was indexed since the last run; store and return the alerts new or changed since."""
@@ -157,6 +159,11 @@ class LiveDetection:
                 "detection read %d items (%d late, %d waiting): %d alerts new or changed",
                 read, self.detector.late - late, self.detector.open_items, len(changed))
         return changed
+
+    @property
+    def waiting(self) -> bool:
+        """Whether an arrival was left open: a later run judges it even if nothing new is indexed."""
+        return self.detector.pending > 0
 
     def _feed_new(self, now: datetime) -> int:
         """Feed the items fetched since the last arrival judged, in pages of ``page`` by fetch time

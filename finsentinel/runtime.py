@@ -127,7 +127,7 @@ class _Detector:
         stored = index.alerts(limit=None)
         self.notifier = build_notifier(settings.alerting.notify, bus, settings.bus.topics.alerts, index, known=stored)
         self.notifier.notify(stored)  # with a ledger: what a sink had not delivered when the worker stopped
-        self.live = LiveDetection(index, settings.alerting.detect)
+        self.live = LiveDetection(index, settings.alerting.detect, stored=stored)
         self.published = 0
         self.took_s = 0.0
         """How long the last detection run took."""
@@ -144,7 +144,7 @@ class _Detector:
             alerts = self.live.run(datetime.now(UTC))
             self.published += self.notifier.notify(alerts)
             self._dirty, self._last = False, time.monotonic()
-            self._waiting = self.live.detector.pending > 0
+            self._waiting = self.live.waiting
             self.took_s = self._last - started
             if self.took_s > self.every_s / self.COST_FACTOR:
                 log.warning("detection took %.1f s; the next run waits %.0f s", self.took_s,

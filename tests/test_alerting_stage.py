@@ -304,6 +304,7 @@ def test_live_detection_reads_only_what_is_new_and_stores_what_a_backfill_finds(
     assert len(index.reads) > 100 and max(index.reads) < len(items) / 8
     # a restarted worker finds the stored alerts again: nothing new to send
     assert LiveDetection(index, SETTINGS).run(now=poll) == []
+    assert LiveDetection(index, SETTINGS, stored=index.alerts(limit=None)).run(now=poll) == []  # as the worker
     index.close()
 
 
