@@ -88,8 +88,9 @@ class Index(Protocol):
 
         ``start`` / ``end`` bound the publication time (``[start, end)``); ``fetched_after``
         keeps items fetched after it, and ``order="fetched"`` sorts by fetch time, oldest first
-        (ties by id): how live detection pages through what is new. ``text`` matches substrings of title and body, case-insensitively, in Chinese and
-        English; whitespace-separated terms must all match.
+        (ties by id): how live detection pages through what is new. ``text`` matches substrings of
+        title and body, case-insensitively, in Chinese and English; whitespace-separated terms must
+        all match.
         """
         ...
 
