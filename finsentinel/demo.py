@@ -136,6 +136,7 @@ def run_demo(settings: Settings, workspace: Path, progress: Callable[[str], None
 
 def _summary(cfg: Settings, ingest_stats: Any, classify: StageWorker, indexer: StageWorker, index: Any,
              alerts: list[Alert], model_dir: Path, timings: dict[str, float], started: float) -> dict[str, Any]:
+    from alerting.views import alert_view
     from nlp.linking import Watchlist
 
     items = index.query(limit=None)
@@ -156,33 +157,8 @@ def _summary(cfg: Settings, ingest_stats: Any, classify: StageWorker, indexer: S
             lang: Counter(i.model_version for i in items if i.lang == lang).most_common(1)[0][0]
             for lang in sorted({i.lang for i in items})}},
         "bucket_minutes": cfg.alerting.detect.bucket_minutes,
-        "alerts": [_alert_view(a, names) for a in alerts],
+        "alerts": [alert_view(a, names) for a in alerts],
         "timings": timings,
-    }
-
-
-def _alert_view(alert: Alert, names: dict[str, str]) -> dict[str, Any]:
-    return {
-        "id": alert.id,
-        "scope": alert.scope,
-        "entity": alert.entity,
-        "entity_name": names.get(alert.entity or "", alert.entity),
-        "topic": alert.topic,
-        "start": alert.start.isoformat(),
-        "end": alert.end.isoformat(),
-        "observed": alert.observed,
-        "expected": round(alert.expected, 2),
-        "total": alert.total,
-        "share": round(alert.share, 3),
-        "baseline_share": round(alert.baseline_share, 3),
-        "p_value": alert.p_value,
-        "severity": alert.severity,
-        "status": alert.status,
-        "sources": list(alert.sources),
-        "headlines": [
-            {"title": h.title, "url": h.url, "source": h.source, "published_at": h.published_at.isoformat()}
-            for h in alert.headlines
-        ],
     }
 
 
