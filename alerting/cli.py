@@ -26,6 +26,18 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     detect.add_argument("--json", action="store_true", help='print {"alerts": [timestamp, ...]} as one JSON object')
     detect.set_defaults(func=cmd_detect_series)
 
+    dash = sub.add_parser(
+        "dashboard", help="serve the built-in dashboard over the configured index (read-only)",
+        description="Serve sentiment by company and topic, alerts and items of the configured index "
+        "(alerting.index) at http://HOST:PORT/ (alerting.dashboard); no login, so it listens on loopback "
+        "unless told otherwise.",
+    )
+    dash.add_argument("--host", default=None, help="address to listen on (default: alerting.dashboard.host)")
+    dash.add_argument("--port", type=int, default=None, help="port (default: alerting.dashboard.port, 8050)")
+    dash.add_argument("--index", type=Path, default=None, metavar="FILE.sqlite3",
+                      help="read this sqlite index instead of the configured one (e.g. demo-workspace/index.sqlite3)")
+    dash.set_defaults(func=cmd_dashboard)
+
     index = bench.add_parser("index", help="bulk upsert throughput of the configured index backend")
     index.add_argument("--json", action="store_true", help="print one JSON object (the default output too)")
     index.add_argument("--docs", type=int, default=20_000, help="documents to write (default 20000)")
@@ -53,6 +65,19 @@ def cmd_detect_series(args: argparse.Namespace, settings: Settings) -> int:
         sys.stdout.write(json.dumps({"alerts": alerts}) + "\n")
     else:
         sys.stdout.write("".join(f"{t}\n" for t in alerts))
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
+    """``finsentinel dashboard [--host H] [--port P] [--index FILE]``: serve until stopped."""
+    from alerting.dashboard.serve import serve
+
+    index_settings = settings.alerting.index
+    if args.index is not None:
+        index_settings = index_settings.model_copy(update={"backend": "sqlite", "path": args.index})
+    dash = settings.alerting.dashboard
+    serve(index_settings, settings.nlp.watchlist, host=args.host or dash.host,
+          port=dash.port if args.port is None else args.port)
     return 0
 
 

@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from finsentinel.errors import ConfigError
 from finsentinel.settings.alerting import (
     AlertingSettings,
+    DashboardSettings,
     DetectSettings,
     EmailSinkSettings,
     IndexSettings,
@@ -50,7 +51,7 @@ from finsentinel.settings.ingest import (
 )
 
 __all__ = [
-    "AlertingSettings", "ApiSourceSettings", "ArticleSettings", "BusSettings", "DetectSettings",
+    "AlertingSettings", "ApiSourceSettings", "ArticleSettings", "BusSettings", "DashboardSettings", "DetectSettings",
     "EmailSinkSettings", "FileSourceSettings", "HttpSettings", "IndexSettings", "IngestSettings",
     "KafkaSettings", "LocalBusSettings", "NearDupSettings", "NlpSettings", "NotifySettings",
     "RssSourceSettings", "SeriesSettings", "Settings", "SourceSettings", "TopicSettings",

@@ -209,9 +209,21 @@ class NotifySettings(_Section):
     )
 
 
+class DashboardSettings(_Section):
+    """The built-in dashboard (``finsentinel dashboard``), read-only over the configured index."""
+
+    host: str = Field(
+        default="127.0.0.1",
+        description="address to listen on; the dashboard has no login, so keep it on loopback or behind a proxy "
+        "that authenticates",
+    )
+    port: int = Field(default=8050, ge=1, le=65535)
+
+
 class AlertingSettings(_Section):
-    """The index, the detector and the alert sinks."""
+    """The index, the detector, the alert sinks and the dashboard."""
 
     index: IndexSettings = IndexSettings()
     detect: DetectSettings = DetectSettings()
     notify: NotifySettings = NotifySettings()
+    dashboard: DashboardSettings = DashboardSettings()

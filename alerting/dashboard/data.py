@@ -1,0 +1,146 @@
+"""What the dashboard shows, computed from any :class:`~alerting.index.base.Index` backend.
+
+Everything here goes through the index Protocol (``query``, ``bucket_counts``, ``alerts``), so the
+same page works over the embedded SQLite index and over Elasticsearch. Times are UTC; a range is
+half-open, ``[start, end)``, like the index's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from alerting.index.base import Index, Scope
+from alerting.views import alert_view, item_view
+from finsentinel.errors import ConfigError
+
+BUCKET_CHOICES = (5, 15, 30, 60, 180, 360, 720, 1440, 10080)
+"""Chart bucket widths in minutes; the narrowest that keeps a range within :data:`MAX_BUCKETS`."""
+MAX_BUCKETS = 240
+DEFAULT_DAYS = 7
+MAX_ITEMS = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    """A time range of the dashboard and the chart bucket width that fits it."""
+
+    start: datetime
+    end: datetime
+    bucket_minutes: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"start": self.start.isoformat(), "end": self.end.isoformat(), "bucket_minutes": self.bucket_minutes}
+
+
+def parse_time(text: str | None, name: str) -> datetime | None:
+    """An ISO 8601 date or time as UTC (a time without offset is taken as UTC); None for none."""
+    if text is None or not text.strip():
+        return None
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(
+            f"{name}: expected an ISO 8601 date or time such as 2026-03-03 or 2026-03-03T09:00:00Z, got {text!r}"
+        ) from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def bucket_for(span: timedelta) -> int:
+    """The narrowest of :data:`BUCKET_CHOICES` that cuts ``span`` into at most :data:`MAX_BUCKETS` buckets."""
+    minutes = span.total_seconds() / 60
+    for width in BUCKET_CHOICES:
+        if minutes / width <= MAX_BUCKETS:
+            return width
+    return BUCKET_CHOICES[-1]
+
+
+def _floor(t: datetime, minutes: int) -> datetime:
+    step = minutes * 60
+    return datetime.fromtimestamp(math.floor(t.timestamp() / step) * step, UTC)
+
+
+def _ceil(t: datetime, minutes: int) -> datetime:
+    step = minutes * 60
+    return datetime.fromtimestamp(math.ceil(t.timestamp() / step) * step, UTC)
+
+
+def resolve_range(index: Index, start: datetime | None, end: datetime | None) -> Range:
+    """The range asked for, or at most :data:`DEFAULT_DAYS` days up to the newest item (or now).
+
+    The default ends at the newest item rather than at the clock, so an index of past news (a
+    backfill, the demo's) opens on its data, and starts on the first day of that span that holds
+    items, so a short history fills the chart. Bounds are widened to whole buckets.
+    """
+    if end is None:
+        newest = index.query(limit=1)
+        end = newest[0].published_at + timedelta(seconds=1) if newest else datetime.now(UTC)
+    if start is None:  # the default span, from the first day in it that has items
+        start = _floor(end - timedelta(days=DEFAULT_DAYS), 1440)
+        days = index.bucket_counts(start, end, 1440, "overall")
+        start = days[0].start if days else start
+    if end <= start:
+        raise ConfigError(f"expected start before end, got start {start.isoformat()} and end {end.isoformat()}")
+    width = bucket_for(end - start)
+    return Range(_floor(start, width), _ceil(end, width), width)
+
+
+def series(index: Index, rng: Range, scope: Scope, key: str | None) -> list[dict[str, Any]]:
+    """Items and negatives per chart bucket for one key of ``scope`` (every bucket, zeros included)."""
+    counts = {
+        b.start: (b.total, b.negative)
+        for b in index.bucket_counts(rng.start, rng.end, rng.bucket_minutes, scope)
+        if scope == "overall" or b.key == key
+    }
+    out: list[dict[str, Any]] = []
+    t = rng.start
+    step = timedelta(minutes=rng.bucket_minutes)
+    while t < rng.end:
+        total, negative = counts.get(t, (0, 0))
+        out.append({"start": t.isoformat(), "total": total, "negative": negative})
+        t += step
+    return out
+
+
+def leaders(index: Index, rng: Range, scope: Scope, names: Mapping[str, str], limit: int) -> list[dict[str, Any]]:
+    """Keys of ``scope`` in the range with their items, negatives and negative share, most negatives first."""
+    # One bucket as wide as the range (aligned to the epoch, so it may split in two): per-key sums
+    # for the price of one aggregation, however long the range.
+    width = max(1, math.ceil((rng.end - rng.start).total_seconds() / 60))
+    sums: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for b in index.bucket_counts(rng.start, rng.end, width, scope):
+        if b.key is not None:
+            sums[b.key][0] += b.total
+            sums[b.key][1] += b.negative
+    top = sorted(sums.items(), key=lambda kv: (-kv[1][1], -kv[1][0], kv[0]))[:limit]
+    return [
+        {"key": k, "name": names.get(k, k), "total": t, "negative": n, "share": round(n / t, 3) if t else 0.0}
+        for k, (t, n) in top
+    ]
+
+
+def overview(index: Index, rng: Range, names: Mapping[str, str], limit: int = 20) -> dict[str, Any]:
+    """Everything the dashboard's first screen shows for a range."""
+    chart = series(index, rng, "overall", None)
+    total = sum(b["total"] for b in chart)
+    negative = sum(b["negative"] for b in chart)
+    alerts = index.alerts(start=rng.start, end=rng.end, limit=limit)
+    return {
+        "range": rng.as_json(),
+        "totals": {"items": total, "negative": negative, "share": round(negative / total, 3) if total else 0.0,
+                   "alerts": len(alerts), "open_alerts": sum(a.status != "resolved" for a in alerts)},
+        "series": chart,
+        "companies": leaders(index, rng, "entity", names, limit),
+        "topics": leaders(index, rng, "topic", names, limit),
+        "alerts": [alert_view(a, names) for a in alerts],
+    }
+
+
+def items(index: Index, rng: Range, names: Mapping[str, str], limit: int, **filters: Any) -> list[dict[str, Any]]:
+    """The newest items of the range that match ``filters`` (entity, topic, sentiment, text)."""
+    found = index.query(start=rng.start, end=rng.end, limit=min(limit, MAX_ITEMS), **filters)
+    return [item_view(i, names) for i in found]

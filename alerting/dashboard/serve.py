@@ -1,0 +1,64 @@
+"""Serving the dashboard: open the index, check it answers, bind the port, run uvicorn."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from pathlib import Path
+
+from alerting.index.base import Index
+from finsentinel.errors import ConfigError
+from finsentinel.settings import IndexSettings
+
+log = logging.getLogger(__name__)
+
+
+def open_index(settings: IndexSettings) -> Index:
+    """The configured index, checked to answer; a sqlite file must exist already (the dashboard only reads)."""
+    from alerting.index import make_index
+
+    if settings.backend == "sqlite" and not Path(settings.path).is_file():
+        raise ConfigError(
+            f"no sqlite index at {settings.path}: run `finsentinel alert` (or `make demo`, then "
+            "`finsentinel dashboard --index demo-workspace/index.sqlite3`) to fill one, or set alerting.index.path"
+        )
+    index = make_index(settings)
+    index.count()  # fail here, with the backend's own message, rather than on the first page view
+    return index
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``, or a :class:`ConfigError` that says how to pick another."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)  # hold the port from now on, as uvicorn's own bind does
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            f"dashboard: cannot listen on {host}:{port}: {exc.strerror or exc}; choose another with --port "
+            "or alerting.dashboard.port"
+        ) from exc
+    return sock
+
+
+def serve(settings: IndexSettings, watchlist: Path | None, host: str, port: int) -> None:
+    """Serve the dashboard over ``settings``' index until interrupted."""
+    import uvicorn
+
+    from alerting.dashboard.app import create_app
+    from nlp.linking import Watchlist
+
+    names = {c.id: c.name for c in Watchlist.load(watchlist).companies}
+    index = open_index(settings)
+    sock = bind(host, port)
+    shown = f"[{host}]" if ":" in host else host
+    log.info("dashboard: http://%s:%d/ over the %s index", shown, sock.getsockname()[1], settings.backend)
+    try:
+        # log_config=None: logging is configured once, by the entry point
+        server = uvicorn.Server(uvicorn.Config(create_app(index, names), log_config=None, access_log=False))
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+        index.close()

@@ -1,0 +1,205 @@
+// FinSentinel dashboard: draws the JSON of /api/* with the DOM and inline SVG.
+// No charting library: the page must work offline with no CDN, and the project ships no JS build;
+// two bar series and shaded windows are a few dozen lines. Text from the index is only ever set
+// with textContent (news titles are untrusted), and links come from the server already checked
+// to be http(s).
+"use strict";
+
+const state = { start: null, end: null, scope: "overall", key: null, label: "Everything" };
+const SVG = "http://www.w3.org/2000/svg";
+const $ = (id) => document.getElementById(id);
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v; else node.setAttribute(k, v);
+  }
+  for (const c of children) node.append(c instanceof Node ? c : String(c ?? ""));
+  return node;
+}
+
+function svg(tag, attrs = {}) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  return node;
+}
+
+function link(title, url) {
+  return url ? el("a", { href: url, target: "_blank", rel: "noopener noreferrer" }, title) : el("span", {}, title);
+}
+
+const fmtTime = (iso) => iso.replace("T", " ").slice(0, 16) + " UTC";
+const pct = (x) => (100 * x).toFixed(1) + "%";
+
+function query(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== null && v !== undefined && v !== "") q.set(k, v);
+  return q.toString();
+}
+
+async function api(path, params) {
+  const resp = await fetch(`/api/${path}?${query({ start: state.start, end: state.end, ...params })}`);
+  const body = await resp.json().catch(() => ({}));
+  if (!resp.ok) {
+    const detail = typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail ?? resp.statusText);
+    throw new Error(`${path}: ${detail}`);
+  }
+  return body;
+}
+
+function showError(err) { $("status").textContent = String(err.message ?? err); }
+
+function setRange(range) {
+  state.start = range.start; state.end = range.end;
+  $("start").value = range.start.slice(0, 10);
+  $("end").value = new Date(Date.parse(range.end) - 1).toISOString().slice(0, 10);
+  $("bucket-note").textContent = `· bars of ${range.bucket_minutes} minutes`;
+}
+
+function kpis(t) {
+  const box = $("kpis");
+  box.replaceChildren(
+    ...[["items", t.items], ["negative", t.negative], ["negative share", pct(t.share)],
+        ["alerts", `${t.alerts} (${t.open_alerts} open)`]]
+      .map(([name, value]) => el("div", { class: "kpi" }, el("b", {}, value), el("span", {}, name))));
+}
+
+function chart(series, alerts) {
+  const box = $("chart");
+  if (!series.length) { box.replaceChildren(el("p", { class: "muted" }, "no buckets in this range")); return; }
+  const W = 1000, H = 220, left = 40, bottom = 20, top = 8;
+  const max = Math.max(1, ...series.map((b) => b.total));
+  const bw = (W - left) / series.length;
+  const y = (v) => H - bottom - (v / max) * (H - bottom - top);
+  const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none", role: "img" });
+  const t0 = Date.parse(series[0].start), step = series.length > 1 ? Date.parse(series[1].start) - t0 : 3600e3;
+  for (const a of alerts) {  // alert windows behind the bars
+    const x0 = left + ((Date.parse(a.start) - t0) / step) * bw, x1 = left + ((Date.parse(a.end) - t0) / step) * bw;
+    const x = Math.max(left, x0), w = Math.min(W, x1) - x;
+    if (w > 0) root.append(svg("rect", { x, y: top, width: w, height: H - bottom - top, fill: "rgba(231,76,60,.12)", stroke: "#c0392b" }));
+  }
+  series.forEach((b, i) => {
+    const x = left + i * bw, w = Math.max(1, bw - 1);
+    const g = svg("g");
+    const tip = svg("title"); tip.textContent = `${fmtTime(b.start)}: ${b.total} items, ${b.negative} negative`;
+    g.append(tip,
+      svg("rect", { x, y: y(b.total), width: w, height: H - bottom - y(b.total), fill: "#b8c4d0" }),
+      svg("rect", { x, y: y(b.negative), width: w, height: H - bottom - y(b.negative), fill: "#c0392b" }));
+    root.append(g);
+  });
+  const label = (x, yy, text, anchor = "start") => {
+    const t = svg("text", { x, y: yy, "text-anchor": anchor }); t.textContent = text; root.append(t);
+  };
+  label(left - 4, top + 10, String(max), "end");
+  label(left - 4, H - bottom, "0", "end");
+  const ticks = Math.min(6, series.length);
+  for (let k = 0; k < ticks; k++) {
+    const i = Math.floor((k * (series.length - 1)) / Math.max(1, ticks - 1));
+    label(left + i * bw, H - 5, series[i].start.slice(5, 16).replace("T", " "), k === ticks - 1 ? "end" : "start");
+  }
+  box.replaceChildren(root);
+}
+
+function shareBar(share) {  // CSSOM, not a style attribute: the page's CSP allows no inline styles
+  const bar = el("span", { class: "bar" });
+  bar.style.width = `${Math.round(80 * share)}px`;
+  return bar;
+}
+
+function leaderTable(table, rows, scope) {
+  const head = el("tr", {}, el("th", {}, scope === "entity" ? "company" : "topic"), el("th", { class: "num" }, "items"),
+    el("th", { class: "num" }, "negative"), el("th", {}, "share"));
+  const body = rows.map((r) => {
+    const tr = el("tr", { class: "pick", title: "show only this" }, el("td", {}, r.name), el("td", { class: "num" }, r.total),
+      el("td", { class: "num" }, r.negative),
+      el("td", {}, shareBar(r.share), " ", pct(r.share)));
+    tr.addEventListener("click", () => select(scope, r.key, `${scope === "entity" ? "Company" : "Topic"}: ${r.name}`));
+    return tr;
+  });
+  table.replaceChildren(head, ...(body.length ? body : [el("tr", {}, el("td", { class: "muted" }, "none in this range"))]));
+}
+
+function alertCards(alerts) {
+  const box = $("alerts");
+  if (!alerts.length) { box.replaceChildren(el("p", { class: "muted" }, "no alerts in this range")); return; }
+  box.replaceChildren(...alerts.map((a) => el("div", { class: "alert-card" },
+    el("span", { class: `badge ${a.severity}` }, a.severity), " ",
+    el("b", {}, a.scope === "entity" ? a.entity_name : a.scope === "topic" ? `topic ${a.topic}` : "all news"),
+    ` · ${fmtTime(a.start)} – ${fmtTime(a.end)} · ${a.observed} negative of ${a.total} against ${a.expected} expected` +
+      ` · p=${a.p_value.toExponential(1)} · ${a.status}`,
+    el("ul", {}, ...a.headlines.map((h) => el("li", {}, link(h.title, h.url), el("span", { class: "muted" }, ` ${h.source}`)))))));
+}
+
+function itemTable(items) {
+  const head = el("tr", {}, el("th", {}, "published"), el("th", {}, "sentiment"), el("th", {}, "title"),
+    el("th", {}, "source"), el("th", {}, "topic"), el("th", {}, "companies"));
+  const rows = items.map((i) => el("tr", {}, el("td", {}, fmtTime(i.published_at)),
+    el("td", {}, el("span", { class: `badge ${i.sentiment}` }, i.sentiment)),
+    el("td", {}, link(i.title, i.url), i.copies > 1 ? el("span", { class: "muted" }, ` ×${i.copies}`) : ""),
+    el("td", {}, i.source), el("td", {}, i.topic), el("td", {}, i.entities.map((e) => e.name).join(", "))));
+  $("items").replaceChildren(head, ...(rows.length ? rows : [el("tr", {}, el("td", { class: "muted" }, "no items"))]));
+}
+
+function scopeFilter() {
+  return state.scope === "entity" ? { entity: state.key } : state.scope === "topic" ? { topic: state.key } : {};
+}
+
+async function loadItems() {
+  const found = await api("items", { ...scopeFilter(), q: $("q").value, sentiment: $("sentiment").value, limit: 100 });
+  itemTable(found.items);
+}
+
+async function loadScope() {
+  $("scope-label").textContent = state.label;
+  $("clear-scope").hidden = state.scope === "overall";
+  const key = state.scope === "overall" ? null : state.key;
+  // everything: every alert of the range, whatever its scope
+  const alertScope = state.scope === "overall" ? {} : { scope: state.scope, key };
+  const [s, a] = await Promise.all([api("series", { scope: state.scope, key }),
+    api("alerts", { ...alertScope, limit: 50 })]);
+  chart(s.series, a.alerts);
+  alertCards(a.alerts);
+  await loadItems();
+}
+
+async function select(scope, key, label) {
+  Object.assign(state, { scope, key, label });
+  // a link to this view: #entity=<id> or #topic=<name>
+  history.replaceState(null, "", scope === "overall" ? location.pathname : `#${query({ [scope]: key })}`);
+  try { $("status").textContent = ""; await loadScope(); } catch (err) { showError(err); }
+}
+
+async function load() {
+  $("status").textContent = "";
+  try {
+    const o = await api("overview", {});
+    setRange(o.range);
+    kpis(o.totals);
+    if (!o.totals.items) $("status").textContent = "No items in this range. Run `finsentinel alert` (or `make demo`) to index some.";
+    leaderTable($("companies"), o.companies, "entity");
+    leaderTable($("topics"), o.topics, "topic");
+    const linked = new URLSearchParams(location.hash.slice(1));
+    for (const scope of ["entity", "topic"]) {
+      const key = linked.get(scope);
+      if (key && state.scope === "overall") {
+        const row = (scope === "entity" ? o.companies : o.topics).find((r) => r.key === key);
+        Object.assign(state, { scope, key, label: `${scope === "entity" ? "Company" : "Topic"}: ${row ? row.name : key}` });
+      }
+    }
+    await loadScope();
+  } catch (err) { showError(err); }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("range").addEventListener("submit", (e) => {
+    e.preventDefault();
+    state.start = $("start").value || null;
+    // the end date is inclusive on the page, exclusive in the API
+    state.end = $("end").value ? new Date(Date.parse($("end").value) + 86400e3).toISOString().slice(0, 10) : null;
+    load();
+  });
+  $("latest").addEventListener("click", () => { state.start = state.end = null; load(); });
+  $("clear-scope").addEventListener("click", () => select("overall", null, "Everything"));
+  $("item-filter").addEventListener("submit", (e) => { e.preventDefault(); loadItems().catch(showError); });
+  load();
+});
