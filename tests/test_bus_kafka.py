@@ -362,7 +362,8 @@ def test_the_compose_workers_environment_selects_this_bus(tmp_path: Path, monkey
     assert settings.bus.backend == "kafka" and settings.bus.kafka.bootstrap_servers == "kafka:9092"
     assert isinstance(make_bus(settings.bus), KafkaBus)
     assert env["FINSENTINEL_KAFKA_BOOTSTRAP"] == "kafka:9092"
-    assert {"ingest", "classify", "alert", "kafka", "elasticsearch", "kibana"} <= set(compose["services"])
+    assert {"ingest", "classify", "alert", "dashboard", "kafka", "elasticsearch", "kibana"} <= set(compose["services"])
+    assert compose["services"]["dashboard"]["command"][:1] == ["dashboard"]
     assert "models" in compose["volumes"]
 
 
