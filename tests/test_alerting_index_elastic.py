@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from alerting.index import BulkItemsError, make_index
+from alerting.index import BucketCount, BulkItemsError, make_index
 from alerting.index import elastic_mapping as layout
 from alerting.index.elastic import ElasticIndex
 from finsentinel.errors import ConfigError, IndexStoreError
@@ -332,6 +332,20 @@ def test_bucket_counts_page_through_a_composite_aggregation(fake: FakeElasticsea
     assert second["aggs"]["c"]["composite"]["after"] == {"b": t0_ms, "k": "b"}
     with pytest.raises(IndexStoreError, match="expected by="):
         index.bucket_counts(T0, T0, 60, "company")  # type: ignore[arg-type]
+    index.close()
+
+
+def test_one_keys_buckets_are_a_filter_not_a_terms_source(fake: FakeElasticsearch) -> None:
+    t0_ms = int(T0.timestamp() * 1000)
+    fake.on("POST", "/finsentinel-news/_search", lambda request: ok({"hits": {"hits": []}, "aggregations": {
+        "c": {"buckets": [{"key": {"b": t0_ms}, "doc_count": 4, "neg": {"doc_count": 3}}]}}}))
+    index = ElasticIndex(settings_for(fake.url))
+    counts = index.bucket_counts(T0, T0 + timedelta(hours=2), 60, "entity", key="aurora-motors")
+    assert counts == [BucketCount(T0, "aurora-motors", 4, 3)]
+    body = fake.requests[0].body
+    assert body["query"]["bool"]["filter"][1] == {"term": {"entities": "aurora-motors"}}
+    assert body["aggs"]["c"]["composite"]["sources"] == [
+        {"b": {"date_histogram": {"field": "@timestamp", "fixed_interval": "60m"}}}]
     index.close()
 
 

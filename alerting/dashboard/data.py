@@ -91,11 +91,8 @@ def resolve_range(index: Index, start: datetime | None, end: datetime | None) ->
 
 def series(index: Index, rng: Range, scope: Scope, key: str | None) -> list[dict[str, Any]]:
     """Items and negatives per chart bucket for one key of ``scope`` (every bucket, zeros included)."""
-    counts = {
-        b.start: (b.total, b.negative)
-        for b in index.bucket_counts(rng.start, rng.end, rng.bucket_minutes, scope)
-        if scope == "overall" or b.key == key
-    }
+    counts = {b.start: (b.total, b.negative)
+              for b in index.bucket_counts(rng.start, rng.end, rng.bucket_minutes, scope, key=key)}
     out: list[dict[str, Any]] = []
     t = rng.start
     step = timedelta(minutes=rng.bucket_minutes)

@@ -95,9 +95,13 @@ class Index(Protocol):
         ...
 
     def bucket_counts(
-        self, start: datetime, end: datetime, bucket_minutes: int, by: Scope
+        self, start: datetime, end: datetime, bucket_minutes: int, by: Scope, key: str | None = None
     ) -> list[BucketCount]:
-        """Totals and negatives per bucket and key in ``[start, end)``, ordered by bucket then key."""
+        """Totals and negatives per bucket and key in ``[start, end)``, ordered by bucket then key.
+
+        ``key`` keeps one company (``by="entity"``) or topic (``by="topic"``): what one key's
+        series costs then does not grow with the number of keys. Ignored for ``overall``.
+        """
         ...
 
     def upsert_alerts(self, alerts: Sequence[Alert]) -> None:

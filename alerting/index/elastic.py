@@ -291,7 +291,7 @@ class ElasticIndex:
         return hits
 
     def bucket_counts(
-        self, start: datetime, end: datetime, bucket_minutes: int, by: Scope
+        self, start: datetime, end: datetime, bucket_minutes: int, by: Scope, key: str | None = None
     ) -> list[BucketCount]:
         if bucket_minutes <= 0:
             raise IndexStoreError(f"bucket_counts: expected bucket_minutes > 0, got {bucket_minutes}")
@@ -301,9 +301,13 @@ class ElasticIndex:
             {"b": {"date_histogram": {"field": "@timestamp", "fixed_interval": f"{bucket_minutes}m"}}}
         ]
         field = _BUCKET_FIELD[by]
-        if field is not None:
+        query: dict[str, Any] = {"range": {"@timestamp": self._range(start, end, "bucket_counts")}}
+        if field is not None and key is not None:
+            # one key: a filter, not a terms source (which would bucket the other companies of its items too)
+            query = {"bool": {"filter": [query, {"term": {field: key}}]}}
+        elif field is not None:
             sources.append({"k": {"terms": {"field": field}}})
-        query = {"range": {"@timestamp": self._range(start, end, "bucket_counts")}}
+        fixed_key = key if field is not None else None
         out: list[BucketCount] = []
         after: dict[str, Any] | None = None
         with self._guard("bucket_counts") as es:
@@ -318,7 +322,8 @@ class ElasticIndex:
                 result = (resp.get("aggregations") or {}).get("c", {"buckets": []})
                 for b in result["buckets"]:
                     when = _EPOCH + timedelta(milliseconds=int(b["key"]["b"]))
-                    out.append(BucketCount(when, b["key"].get("k"), int(b["doc_count"]), int(b["neg"]["doc_count"])))
+                    out.append(BucketCount(when, b["key"].get("k", fixed_key), int(b["doc_count"]),
+                                           int(b["neg"]["doc_count"])))
                 after = result.get("after_key")
                 if after is None or not result["buckets"]:
                     return out

@@ -88,6 +88,13 @@ _BUCKET_SQL: dict[str, str] = {
     "overall": "SELECT (pub_us - ((pub_us % :w) + :w) % :w) AS b, NULL, COUNT(*), SUM(sentiment = 'negative') "
     "FROM items WHERE pub_us >= :s AND pub_us < :e GROUP BY b ORDER BY b",
 }
+# One key's buckets, through the (entity, pub_us) key and the (topic, pub_us) index.
+_KEY_BUCKET_SQL: dict[str, str] = {
+    "entity": "SELECT (pub_us - ((pub_us % :w) + :w) % :w) AS b, entity, COUNT(*), SUM(negative) "
+    "FROM item_entities WHERE entity = :k AND pub_us >= :s AND pub_us < :e GROUP BY b ORDER BY b",
+    "topic": "SELECT (pub_us - ((pub_us % :w) + :w) % :w) AS b, topic, COUNT(*), SUM(sentiment = 'negative') "
+    "FROM items WHERE topic = :k AND pub_us >= :s AND pub_us < :e GROUP BY b ORDER BY b",
+}
 
 
 def _select(table: str, where: Sequence[str], order: str) -> str:
@@ -285,7 +292,7 @@ class SqliteIndex:
         return [self._decode_item(doc) for (doc,) in rows]
 
     def bucket_counts(
-        self, start: datetime, end: datetime, bucket_minutes: int, by: Scope
+        self, start: datetime, end: datetime, bucket_minutes: int, by: Scope, key: str | None = None
     ) -> list[BucketCount]:
         if bucket_minutes <= 0:
             raise IndexStoreError(f"bucket_counts: expected bucket_minutes > 0, got {bucket_minutes}")
@@ -293,7 +300,10 @@ class SqliteIndex:
         sql = _BUCKET_SQL.get(by)
         if sql is None:
             raise IndexStoreError(f"bucket_counts: expected by='entity', 'topic' or 'overall', got {by!r}")
-        params = {"w": width, "s": to_us(start, "bucket_counts start"), "e": to_us(end, "bucket_counts end")}
+        params: dict[str, Any] = {
+            "w": width, "s": to_us(start, "bucket_counts start"), "e": to_us(end, "bucket_counts end"), "k": key}
+        if key is not None and by != "overall":
+            sql = _KEY_BUCKET_SQL[by]
         with self._guard("bucket_counts") as db:
             rows = db.execute(sql, params).fetchall()
         return [BucketCount(from_us(b), key, int(total), int(neg)) for b, key, total, neg in rows]

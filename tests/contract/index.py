@@ -202,6 +202,14 @@ class IndexContract:
             BucketCount(T0, "aurora-motors", 2, 1), BucketCount(T0, "lumen-pharma", 1, 0),
             BucketCount(T0 + h, "lumen-pharma", 1, 1),
         ]
+        # one key: the same buckets as the key's share of the whole; other keys of its items left out
+        assert index.bucket_counts(start, end, 60, "entity", key="lumen-pharma") == [
+            BucketCount(T0, "lumen-pharma", 1, 0), BucketCount(T0 + h, "lumen-pharma", 1, 1)]
+        assert index.bucket_counts(start, end, 60, "topic", key="earnings") == [
+            BucketCount(T0, "earnings", 2, 1), BucketCount(T0 + 2 * h, "earnings", 1, 1)]
+        assert index.bucket_counts(start, end, 60, "entity", key="nobody") == []
+        assert index.bucket_counts(start, end, 60, "overall", key="ignored") == index.bucket_counts(
+            start, end, 60, "overall")
         assert index.bucket_counts(T0, T0 + 3 * h, 180, "overall") == [BucketCount(T0, None, 4, 3)]
         assert index.bucket_counts(T0 + h, T0 + 2 * h, 30, "overall") == [BucketCount(T0 + h, None, 1, 1)]
         assert all(b.start.tzinfo is not None for b in index.bucket_counts(start, end, 60, "overall"))
