@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -227,20 +229,49 @@ def _finsentinel(args: Sequence[str], cwd: Path) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def test_finsentinel_dashboard_serves_an_index_until_interrupted(index: SqliteIndex, tmp_path: Path) -> None:
-    proc = _finsentinel(["dashboard", "--index", str(index.path), "--port", "0"], tmp_path)
+@contextmanager
+def _serving(index_path: Path, cwd: Path) -> Iterator[str]:
+    """``finsentinel dashboard`` on a free port; yields its address, then stops it with Ctrl-C."""
+    proc = _finsentinel(["dashboard", "--index", str(index_path), "--port", "0"], cwd)
     try:
         assert proc.stderr is not None
         line = ""
         while "dashboard: http://" not in line:
             line = proc.stderr.readline()
             assert line, "the dashboard exited before it served"
-        url = re.search(r"(http://\S+/)", line).group(1)  # type: ignore[union-attr]
-        assert httpx.get(url + "healthz", timeout=10).json() == {"ok": True, "items": 17}
+        yield re.search(r"(http://\S+/)", line).group(1)  # type: ignore[union-attr]
     finally:
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        _, err = proc.communicate(timeout=30)
     assert proc.returncode in (0, 130), err
+
+
+def test_finsentinel_dashboard_serves_an_index_until_interrupted(index: SqliteIndex, tmp_path: Path) -> None:
+    with _serving(index.path, tmp_path) as url:
+        assert httpx.get(url + "healthz", timeout=10).json() == {"ok": True, "items": 17}
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium: install Debian's chromium (.ci/run does) to run "
+                    "the dashboard page in a headless browser")
+def test_the_page_renders_a_company_view_in_a_browser_and_keeps_news_text_inert(
+        index: SqliteIndex, tmp_path: Path) -> None:
+    hostile = scored(777, '<img src=x onerror="document.title=1">Aurora memo', minutes=100,
+                     entities=["aurora-motors"], topic="autos", sentiment="negative")
+    index.upsert([hostile])
+    with _serving(index.path, tmp_path) as url:
+        dom = subprocess.run(
+            [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
+             "--dump-dom", url + "#entity=aurora-motors"],
+            capture_output=True, text=True, timeout=120, check=True).stdout
+    assert "Company: Aurora Motors" in dom  # the linked view was opened
+    assert "12 negative of 15 against 1.5 expected" in dom  # its alert, drawn from /api/alerts
+    assert dom.count('<tr><td>2026-03-02') == 13  # its 13 items, from /api/items
+    assert "Grid outage" not in dom  # another company's item
+    assert "&lt;img src=x" in dom and "<img" not in dom  # a title is text, never markup
+    assert 'href="javascript:' not in dom
 
 
 def test_finsentinel_dashboard_on_a_missing_index_is_one_line(tmp_path: Path) -> None:

@@ -5,7 +5,9 @@
 // to be http(s).
 "use strict";
 
-const state = { start: null, end: null, scope: "overall", key: null, label: "Everything" };
+// live: the range is "the latest week", re-read every REFRESH_MS while the page is visible
+const state = { start: null, end: null, scope: "overall", key: null, label: "Everything", live: true };
+const REFRESH_MS = 60_000;
 const SVG = "http://www.w3.org/2000/svg";
 const $ = (id) => document.getElementById(id);
 
@@ -187,18 +189,23 @@ async function load() {
       }
     }
     await loadScope();
+    $("updated").textContent = `${state.live ? "live, " : ""}read ${new Date().toLocaleTimeString()}`;
   } catch (err) { showError(err); }
 }
 
 document.addEventListener("DOMContentLoaded", () => {
   $("range").addEventListener("submit", (e) => {
     e.preventDefault();
+    state.live = false;
     state.start = $("start").value || null;
     // the end date is inclusive on the page, exclusive in the API
     state.end = $("end").value ? new Date(Date.parse($("end").value) + 86400e3).toISOString().slice(0, 10) : null;
     load();
   });
-  $("latest").addEventListener("click", () => { state.start = state.end = null; load(); });
+  $("latest").addEventListener("click", () => { Object.assign(state, { start: null, end: null, live: true }); load(); });
+  setInterval(() => {
+    if (state.live && !document.hidden) { state.start = state.end = null; load(); }
+  }, REFRESH_MS);
   $("clear-scope").addEventListener("click", () => select("overall", null, "Everything"));
   $("item-filter").addEventListener("submit", (e) => { e.preventDefault(); loadItems().catch(showError); });
   load();
