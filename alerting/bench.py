@@ -1,5 +1,6 @@
 """``finsentinel bench index``: bulk upsert throughput of the configured index backend;
-``finsentinel bench detect``: what a live detection run costs over a long history.
+``finsentinel bench detect``: what a live detection run costs over a long history;
+``finsentinel bench dashboard``: what each dashboard request costs over a long history.
 
 The documents are news-sized and bilingual (as the feeds are): half English, half Chinese,
 a 60-90 character title, a body of 800-3,000 characters, one to three companies, a topic and
@@ -44,9 +45,11 @@ def _text(rng: random.Random, lang: str, chars: int) -> str:
     return " ".join(rng.choices(_EN_WORDS, k=chars // 5 + 2))[:chars]
 
 
-def news_items(count: int, seed: int = 7) -> list[ScoredItem]:
-    """``count`` realistic scored news items (deterministic for a seed)."""
+def news_items(count: int, seed: int = 7, companies: int = 0) -> list[ScoredItem]:
+    """``count`` realistic scored news items (deterministic for a seed); ``companies`` > 0 draws
+    their companies from that many ids (``co-0``, ``co-1``, ...) instead of the eight named ones."""
     rng = random.Random(seed)  # noqa: S311 - reproducible benchmark data, not security
+    pool = tuple(f"co-{n}" for n in range(companies)) or _COMPANIES
     items: list[ScoredItem] = []
     for n in range(count):
         lang = "zh" if n % 2 else "en"
@@ -62,7 +65,7 @@ def news_items(count: int, seed: int = 7) -> list[ScoredItem]:
             topic_scores={topic: 0.8, "markets": 0.1}, sentiment=sentiment,
             sentiment_scores={s: (0.8 if s == sentiment else 0.1) for s in _SENTIMENTS},
             sentiment_score=round(rng.uniform(-1, 1), 3),
-            entities=tuple(rng.sample(_COMPANIES, rng.randint(1, 3))), model_version="bench",
+            entities=tuple(rng.sample(pool, rng.randint(1, 3))), model_version="bench",
         ))
     return items
 
@@ -127,3 +130,37 @@ def bench_detect(settings: DetectSettings, history: int = 100_000, batch: int = 
         "run_s": round(run, 3), "max_run_s": round(max(times), 3), "full_rerun_s": round(full, 3),
         "speedup": round(full / run, 1),
     }
+
+
+def bench_dashboard(history: int = 100_000, companies: int = 3_000, repeats: int = 5) -> dict[str, Any]:
+    """Median seconds of each dashboard request (in-process, no network) over ``history`` indexed
+    items (7 s apart: 100,000 are eight days) naming ``companies`` companies. Embedded index."""
+    from fastapi.testclient import TestClient
+
+    from alerting.dashboard.app import create_app
+
+    requests = {
+        "overview_s": ("/api/overview", {}),
+        "company_series_s": ("/api/series", {"scope": "entity", "key": "co-7" if companies else _COMPANIES[0]}),
+        "company_items_s": ("/api/items", {"entity": "co-7" if companies else _COMPANIES[0]}),
+        "search_s": ("/api/items", {"q": "recall", "sentiment": "negative"}),
+        "alerts_s": ("/api/alerts", {}),
+    }
+    out: dict[str, Any] = {"history": history, "companies": companies or len(_COMPANIES), "repeats": repeats}
+    with tempfile.TemporaryDirectory(prefix="finsentinel-bench-") as tmp:
+        index = SqliteIndex(Path(tmp) / "index.sqlite3")
+        try:
+            items = news_items(history, companies=companies)
+            for lo in range(0, history, 500):
+                index.upsert(items[lo : lo + 500])
+            client = TestClient(create_app(index, {}))
+            for name, (path, params) in requests.items():
+                times = []
+                for _ in range(repeats):
+                    started = time.perf_counter()
+                    client.get(path, params=params).raise_for_status()
+                    times.append(time.perf_counter() - started)
+                out[name] = round(sorted(times)[len(times) // 2], 4)
+        finally:
+            index.close()
+    return out

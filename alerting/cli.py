@@ -46,6 +46,14 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
                        help="sqlite file to write (default: a temporary file, removed afterwards)")
     index.set_defaults(func=cmd_bench_index)
 
+    dash_bench = bench.add_parser("dashboard", help="dashboard request times over a long indexed history")
+    dash_bench.add_argument("--json", action="store_true", help="print one JSON object (the default output too)")
+    dash_bench.add_argument("--history", type=int, default=100_000, help="items indexed first (default 100000)")
+    dash_bench.add_argument("--companies", type=int, default=3_000,
+                            help="distinct companies the items name (default 3000; 0: the eight demo names)")
+    dash_bench.add_argument("--repeats", type=int, default=5, help="requests of each kind; the median is printed")
+    dash_bench.set_defaults(func=cmd_bench_dashboard)
+
     detect_bench = bench.add_parser("detect", help="live detection run time over a long indexed history")
     detect_bench.add_argument("--json", action="store_true", help="print one JSON object (the default output too)")
     detect_bench.add_argument("--history", type=int, default=100_000, help="items indexed first (default 100000)")
@@ -98,5 +106,17 @@ def cmd_bench_detect(args: argparse.Namespace, settings: Settings) -> int:
         if getattr(args, name) < 1:
             raise ConfigError(f"bench detect: expected --{name} >= 1, got {getattr(args, name)}")
     result = bench_detect(settings.alerting.detect, history=args.history, batch=args.batch, runs=args.runs)
+    sys.stdout.write(json.dumps(result) + "\n")
+    return 0
+
+
+def cmd_bench_dashboard(args: argparse.Namespace, settings: Settings) -> int:
+    """``finsentinel bench dashboard [--json]``: one JSON object with each request's median seconds."""
+    from alerting.bench import bench_dashboard
+
+    for name, least in (("history", 1), ("companies", 0), ("repeats", 1)):
+        if getattr(args, name) < least:
+            raise ConfigError(f"bench dashboard: expected --{name} >= {least}, got {getattr(args, name)}")
+    result = bench_dashboard(history=args.history, companies=args.companies, repeats=args.repeats)
     sys.stdout.write(json.dumps(result) + "\n")
     return 0

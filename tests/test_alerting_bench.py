@@ -1,4 +1,4 @@
-"""``finsentinel bench index`` / ``bench detect``: the generated documents and the one-JSON-object output."""
+"""``finsentinel bench index`` / ``detect`` / ``dashboard``: the generated documents and the one-JSON-object output."""
 
 from __future__ import annotations
 
@@ -42,6 +42,20 @@ def test_bench_detect_prints_one_json_object(capsys: pytest.CaptureFixture[str],
     assert list(tmp_path.iterdir()) == []
     assert main(["bench", "detect", "--runs", "0"]) == 2
     assert "expected --runs >= 1, got 0" in capsys.readouterr().err
+
+
+def test_bench_dashboard_prints_one_json_object(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert {e for i in news_items(300, companies=50) for e in i.entities} <= {f"co-{n}" for n in range(50)}
+    assert main(["bench", "dashboard", "--json", "--history", "1500", "--companies", "40", "--repeats", "2"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["history"], result["companies"], result["repeats"]) == (1500, 40, 2)
+    for name in ("overview_s", "company_series_s", "company_items_s", "search_s", "alerts_s"):
+        assert result[name] > 0, name
+    assert list(tmp_path.iterdir()) == []
+    assert main(["bench", "dashboard", "--companies", "-1"]) == 2
+    assert "expected --companies >= 0, got -1" in capsys.readouterr().err
 
 
 def test_detect_without_json_prints_one_timestamp_per_line(capsys: pytest.CaptureFixture[str], tmp_path: Path,
