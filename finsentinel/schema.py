@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal, Self
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from finsentinel.errors import SchemaError
 
@@ -174,6 +174,33 @@ class Alert(_Record):
     headlines: tuple[Headline, ...] = ()
     sources: tuple[str, ...] = ()
     created_at: UtcDatetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+class Label(_Record):
+    """A person's verdict on one indexed item's sentiment and/or topic: training data for the next model.
+
+    One label per item: a later one replaces it. The text is kept as it was classified (personal
+    data masked), so an export of labels does not depend on the item still being indexed.
+    """
+
+    kind: ClassVar[str] = "Label"
+
+    item_id: str = Field(min_length=8, max_length=64)
+    text: str = Field(min_length=1)
+    lang: str = Field(pattern=r"^(zh|en|other)$")
+    sentiment: Sentiment | None = None
+    topic: str | None = Field(default=None, min_length=1)
+    by: str = Field(min_length=1, description="who gave the label")
+    note: str = ""
+    predicted_sentiment: Sentiment | None = None
+    predicted_topic: str | None = None
+    created_at: UtcDatetime = Field(default_factory=lambda: datetime.now(UTC))
+
+    @model_validator(mode="after")
+    def _says_something(self) -> Self:
+        if self.sentiment is None and self.topic is None:
+            raise ValueError("a label needs a sentiment, a topic, or both")
+        return self
 
 
 def alert_id(scope: str, key: str | None, start: datetime) -> str:

@@ -17,6 +17,7 @@ from alerting.index import BucketCount, BulkItemsError, make_index
 from alerting.index import elastic_mapping as layout
 from alerting.index.elastic import ElasticIndex
 from finsentinel.errors import ConfigError, IndexStoreError
+from finsentinel.schema import Label
 from finsentinel.settings import IndexSettings
 from tests.contract.index import T0, IndexContract, make_alert, scored
 from tests.fake_elasticsearch import FakeElasticsearch, Request, fake_elasticsearch
@@ -32,11 +33,12 @@ class TestElasticIndexContract(IndexContract):
     def index(self) -> Iterator[ElasticIndex]:
         name = f"finsentinel-test-{uuid.uuid4().hex[:10]}"
         settings = IndexSettings(backend="elasticsearch", es_url=ES_URL or "", es_index=name,
-                                 es_alerts_index=f"{name}_alerts", es_replicas=0, es_refresh="true")
+                                 es_alerts_index=f"{name}_alerts", es_labels_index=f"{name}_labels",
+                                 es_replicas=0, es_refresh="true")
         index = ElasticIndex(settings)
         yield index
         es = index._es().options(ignore_status=404)
-        es.indices.delete(index=f"{name}-*,{name}_alerts", ignore_unavailable=True, allow_no_indices=True)
+        es.indices.delete(index=f"{name}-*,{name}_alerts,{name}_labels", ignore_unavailable=True, allow_no_indices=True)
         es.indices.delete_index_template(name=name)
         for component in layout.component_templates(settings):
             es.cluster.delete_component_template(name=component)
@@ -67,12 +69,14 @@ def test_make_index_builds_the_backend_without_connecting(fake: FakeElasticsearc
     index.close()
     with pytest.raises(ConfigError, match="falls under the item indices"):
         ElasticIndex(settings_for(fake.url, es_alerts_index="finsentinel-news-alerts"))
+    with pytest.raises(ConfigError, match="es_labels_index 'finsentinel-news' falls under .* finsentinel-news_labels"):
+        ElasticIndex(settings_for(fake.url, es_labels_index="finsentinel-news"))
 
 
 def test_ensure_puts_policy_templates_and_bootstraps_the_write_alias(fake: FakeElasticsearch) -> None:
     for method, path in (("PUT", "/_ilm/policy/.*"), ("PUT", "/_component_template/.*"),
                          ("PUT", "/_index_template/.*"), ("PUT", "/finsentinel-news-000001"),
-                         ("PUT", "/finsentinel-alerts")):
+                         ("PUT", "/finsentinel-alerts"), ("PUT", "/finsentinel-labels")):
         fake.on(method, path, ok())
     index = ElasticIndex(settings_for(fake.url, es_retention_days=30))
     index.ensure()
@@ -86,6 +90,8 @@ def test_ensure_puts_policy_templates_and_bootstraps_the_write_alias(fake: FakeE
         "PUT /finsentinel-news-000001",
         "HEAD /finsentinel-alerts",
         "PUT /finsentinel-alerts",
+        "HEAD /finsentinel-labels",
+        "PUT /finsentinel-labels",
     ]
     bodies = {r.path: r.body for r in fake.requests if r.method == "PUT"}
     policy = bodies["/_ilm/policy/finsentinel-news-policy"]["policy"]["phases"]
@@ -98,12 +104,13 @@ def test_ensure_puts_policy_templates_and_bootstraps_the_write_alias(fake: FakeE
     assert settings["index.lifecycle.rollover_alias"] == "finsentinel-news"
     assert bodies["/finsentinel-news-000001"] == {"aliases": {"finsentinel-news": {"is_write_index": True}}}
     assert bodies["/finsentinel-alerts"]["mappings"]["properties"]["key"] == {"type": "keyword"}
-    # Once the alias and the alerts index exist, ensure only re-puts the (idempotent) templates.
+    assert bodies["/finsentinel-labels"]["mappings"] == layout.label_mappings()
+    # Once the alias and the alerts and labels indices exist, ensure only re-puts the (idempotent) templates.
     fake.on("HEAD", "/_alias/finsentinel-news", ok({}))
-    fake.on("HEAD", "/finsentinel-alerts", ok({}))
+    fake.on("HEAD", "/finsentinel-(alerts|labels)", ok({}))
     fake.requests.clear()
     index.ensure()
-    assert not [p for p in fake.paths("PUT") if p.endswith(("-000001", "/finsentinel-alerts"))]
+    assert not [p for p in fake.paths("PUT") if p.endswith(("-000001", "/finsentinel-alerts", "/finsentinel-labels"))]
     index.close()
 
 
@@ -112,7 +119,7 @@ def test_ensure_tolerates_a_concurrent_bootstrap_and_reports_a_plain_index(fake:
     exists = {"error": {"type": "resource_already_exists_exception", "reason": "exists",
                         "root_cause": [{"type": "resource_already_exists_exception", "reason": "exists"}]},
               "status": 400}
-    fake.on("PUT", "/finsentinel-(news-000001|alerts)", (400, exists))
+    fake.on("PUT", "/finsentinel-(news-000001|alerts|labels)", (400, exists))
     index = ElasticIndex(settings_for(fake.url, es_ilm=False))
     index.ensure()  # another worker created both first: fine
     assert not any("_ilm" in p for p in fake.paths())
@@ -346,6 +353,22 @@ def test_one_keys_buckets_are_a_filter_not_a_terms_source(fake: FakeElasticsearc
     assert body["query"]["bool"]["filter"][1] == {"term": {"entities": "aurora-motors"}}
     assert body["aggs"]["c"]["composite"]["sources"] == [
         {"b": {"date_histogram": {"field": "@timestamp", "fixed_interval": "60m"}}}]
+    index.close()
+
+
+def test_labels_are_written_by_item_id_and_read_newest_first(fake: FakeElasticsearch) -> None:
+    fake.on("PUT", "/_bulk", _bulk_reply({}))
+    label = Label(item_id="item-000001", text="Aurora recall", lang="en", sentiment="negative", by="a",
+                  created_at=T0)
+    fake.on("POST", "/finsentinel-labels/_search", lambda request: ok(
+        {"hits": {"hits": [{"_source": layout.label_document(label), "sort": [1]}]}}))
+    index = ElasticIndex(settings_for(fake.url))
+    index.upsert_labels([label])
+    assert index.labels(since=T0) == [label]
+    bulk, search = fake.requests
+    assert bulk.body[0] == {"index": {"_index": "finsentinel-labels", "_id": "item-000001"}}
+    assert search.body["query"] == {"bool": {"filter": [{"range": {"created_at": {"gte": "2026-03-02T09:00:00+00:00"}}}]}}
+    assert search.body["sort"] == [{"created_at": "desc"}, {"item_id": "asc"}]
     index.close()
 
 

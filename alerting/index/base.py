@@ -9,6 +9,7 @@ Semantics every backend honours (checked by ``tests/contract/index.py``):
 * ``bucket_counts`` aligns buckets to the UNIX epoch, as :mod:`alerting.detect` does, and
   omits buckets that hold no items;
 * alerts are upserted by :attr:`Alert.id`, so re-running detection updates an episode;
+* labels are upserted by :attr:`Label.item_id`: a later label of an item replaces the earlier one;
 * a write either succeeds for the whole batch, or raises :class:`IndexStoreError` (nothing or
   part of it written; the caller retries the batch, which is idempotent), or, for a backend
   that judges items one by one, raises :class:`BulkItemsError` naming the items it refused for
@@ -23,7 +24,7 @@ from datetime import datetime
 from typing import Literal, Protocol, runtime_checkable
 
 from finsentinel.errors import IndexStoreError
-from finsentinel.schema import Alert, ScoredItem, Sentiment
+from finsentinel.schema import Alert, Label, ScoredItem, Sentiment
 
 Scope = Literal["entity", "topic", "overall"]
 QueryOrder = Literal["newest", "fetched"]
@@ -117,6 +118,14 @@ class Index(Protocol):
         limit: int | None = 100,
     ) -> list[Alert]:
         """Alerts whose window overlaps ``[start, end)``, of ``scope`` / ``key`` if given, newest first."""
+        ...
+
+    def upsert_labels(self, labels: Sequence[Label]) -> None:
+        """Insert or replace labels by item id."""
+        ...
+
+    def labels(self, since: datetime | None = None, limit: int | None = None) -> list[Label]:
+        """Labels given at or after ``since`` (all when None), newest first (ties by item id)."""
         ...
 
     def close(self) -> None:

@@ -38,7 +38,7 @@ from alerting.index import elastic_mapping as layout
 from alerting.index.base import BucketCount, BulkItemsError, QueryOrder, Scope
 from alerting.index.text import search_terms, search_text
 from finsentinel.errors import ConfigError, IndexStoreError, SchemaError
-from finsentinel.schema import Alert, ScoredItem, Sentiment
+from finsentinel.schema import Alert, Label, ScoredItem, Sentiment
 from finsentinel.settings import IndexSettings
 
 log = logging.getLogger(__name__)
@@ -69,16 +69,16 @@ class ElasticIndex:
     """Elasticsearch implementation of :class:`alerting.index.base.Index` (lazy connection)."""
 
     def __init__(self, settings: IndexSettings) -> None:
-        if settings.es_alerts_index == settings.es_index or settings.es_alerts_index.startswith(
-            settings.es_index + "-"
-        ):
-            raise ConfigError(
-                f"alerting.index.es_alerts_index {settings.es_alerts_index!r} falls under the item indices "
-                f"{settings.es_index}-*; choose a name outside that pattern, e.g. {settings.es_index}_alerts"
-            )
+        for key, name in (("es_alerts_index", settings.es_alerts_index), ("es_labels_index", settings.es_labels_index)):
+            if name == settings.es_index or name.startswith(settings.es_index + "-"):
+                raise ConfigError(
+                    f"alerting.index.{key} {name!r} falls under the item indices {settings.es_index}-*; choose "
+                    f"a name outside that pattern, e.g. {settings.es_index}_{key.removeprefix('es_').split('_')[0]}"
+                )
         self.settings = settings
         self.alias = settings.es_index
         self.alerts_index = settings.es_alerts_index
+        self.labels_index = settings.es_labels_index
         self._client: Elasticsearch | None = None
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -119,7 +119,7 @@ class ElasticIndex:
             raise IndexStoreError(
                 f"elasticsearch {url}: {operation} was forbidden (403: {exc.message}); the user or API key "
                 "needs manage_ilm and manage_index_templates on the cluster and create_index, write, read "
-                f"and manage on {self.alias}-* and {self.alerts_index}"
+                f"and manage on {self.alias}-*, {self.alerts_index} and {self.labels_index}"
             ) from exc
         except ApiError as exc:
             raise IndexStoreError(f"elasticsearch {url}: {operation} failed: {exc}") from exc
@@ -154,9 +154,11 @@ class ElasticIndex:
                         "or choose another alerting.index.es_index"
                     )
                 self._create(es, layout.first_index(self.alias), aliases={self.alias: {"is_write_index": True}})
-            if not es.indices.exists(index=self.alerts_index):
-                self._create(es, self.alerts_index, mappings=layout.alert_mappings(),
-                             settings={"number_of_shards": 1, "number_of_replicas": s.es_replicas})
+            for name, mappings in ((self.alerts_index, layout.alert_mappings()),
+                                   (self.labels_index, layout.label_mappings())):
+                if not es.indices.exists(index=name):
+                    self._create(es, name, mappings=mappings,
+                                 settings={"number_of_shards": 1, "number_of_replicas": s.es_replicas})
 
     @staticmethod
     def _create(es: Elasticsearch, index: str, **body: Any) -> None:
@@ -330,18 +332,33 @@ class ElasticIndex:
 
     # -- alerts -----------------------------------------------------------------------------
 
-    def upsert_alerts(self, alerts: Sequence[Alert]) -> None:
-        if not alerts:
+    def _put(self, what: str, index: str, docs: dict[str, dict[str, Any]]) -> None:
+        """Index small documents by id (alerts, labels); any refused one fails the call (it is retried whole)."""
+        if not docs:
             return
-        actions = ({"_op_type": "index", "_index": self.alerts_index, "_id": a.id,
-                    "_source": layout.alert_document(a)} for a in alerts)
+        actions = ({"_op_type": "index", "_index": index, "_id": id, "_source": doc} for id, doc in docs.items())
         s = self.settings
-        with self._guard("upsert alerts") as es:
+        with self._guard(f"upsert {what}") as es:
             _, errors = helpers.bulk(es, actions, max_retries=s.es_max_retries, initial_backoff=s.es_backoff_s,
                                      max_backoff=s.es_max_backoff_s, raise_on_error=False, refresh=s.es_refresh)
         if errors:
             reasons = [_reason(next(iter(e.values()))) for e in errors]  # type: ignore[union-attr]
-            raise IndexStoreError(f"elasticsearch {s.es_url}: {len(reasons)} alerts were not stored: {reasons[:3]}")
+            raise IndexStoreError(f"elasticsearch {s.es_url}: {len(reasons)} {what} were not stored: {reasons[:3]}")
+
+    def upsert_alerts(self, alerts: Sequence[Alert]) -> None:
+        self._put("alerts", self.alerts_index, {a.id: layout.alert_document(a) for a in alerts})
+
+    def upsert_labels(self, labels: Sequence[Label]) -> None:
+        self._put("labels", self.labels_index, {lb.item_id: layout.label_document(lb) for lb in labels})
+
+    def labels(self, since: datetime | None = None, limit: int | None = None) -> list[Label]:
+        filters = [] if since is None else [{"range": {"created_at": {"gte": _iso(since, "labels since")}}}]
+        hits = self._paged("labels", self.labels_index, {"bool": {"filter": filters}},
+                           [{"created_at": "desc"}, {"item_id": "asc"}], limit)
+        try:
+            return [layout.label_from_source(h["_source"]) for h in hits]
+        except SchemaError as exc:
+            raise IndexStoreError(f"elasticsearch {self.labels_index}: a stored label no longer parses ({exc})") from exc
 
     def alerts(
         self,

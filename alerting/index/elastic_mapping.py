@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from finsentinel.schema import Alert, ScoredItem
+from finsentinel.schema import Alert, Label, ScoredItem
 from finsentinel.settings import IndexSettings
 
 TEMPLATE_PRIORITY = 200  # above the built-in templates (100), so ours wins for <alias>-*
@@ -134,6 +134,15 @@ def alert_mappings() -> dict[str, Any]:
     return {"dynamic": False, "properties": properties}
 
 
+def label_mappings() -> dict[str, Any]:
+    """Explicit mappings of the labels index (one document per labelled item, no rollover)."""
+    keywords = ("item_id", "lang", "sentiment", "topic", "by", "predicted_sentiment", "predicted_topic")
+    properties: dict[str, Any] = {name: {"type": "keyword"} for name in keywords}
+    properties.update({"created_at": {"type": "date_nanos"}, "schema_version": {"type": "short"},
+                       "text": {"type": "text", "index": False}, "note": {"type": "text", "index": False}})
+    return {"dynamic": False, "properties": properties}
+
+
 def item_document(item: ScoredItem, search: str) -> dict[str, Any]:
     """The ``_source`` of an item: every field of the record, plus ``@timestamp`` and ``search``."""
     doc = item.model_dump(mode="json")
@@ -158,6 +167,16 @@ def alert_document(alert: Alert) -> dict[str, Any]:
 def alert_from_source(source: dict[str, Any]) -> Alert:
     """The alert back from its ``_source``."""
     return Alert.from_json(_json({k: v for k, v in source.items() if k != "key"}))
+
+
+def label_document(label: Label) -> dict[str, Any]:
+    """The ``_source`` of a label: every field of the record."""
+    return label.model_dump(mode="json")
+
+
+def label_from_source(source: dict[str, Any]) -> Label:
+    """The label back from its ``_source``."""
+    return Label.from_json(_json(source))
 
 
 def _json(fields: dict[str, Any]) -> str:

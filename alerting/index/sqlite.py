@@ -28,7 +28,7 @@ from typing import Any
 from alerting.index.base import BucketCount, QueryOrder, Scope
 from alerting.index.text import search_terms, search_text
 from finsentinel.errors import IndexStoreError, SchemaError
-from finsentinel.schema import Alert, ScoredItem, Sentiment
+from finsentinel.schema import Alert, Label, ScoredItem, Sentiment
 from finsentinel.sqlite_tx import immediate
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,8 @@ CREATE TABLE IF NOT EXISTS alerts (
     id TEXT PRIMARY KEY, scope TEXT NOT NULL, key TEXT, start_us INTEGER NOT NULL,
     end_us INTEGER NOT NULL, doc TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS alerts_start ON alerts(start_us);
+CREATE TABLE IF NOT EXISTS labels (item_id TEXT PRIMARY KEY, created_us INTEGER NOT NULL, doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS labels_created ON labels(created_us);
 """
 
 _UPSERT_ITEM = """
@@ -353,6 +355,22 @@ class SqliteIndex:
             raise IndexStoreError(
                 f"sqlite index {self.path}: a stored alert no longer parses ({exc}); re-run detection"
             ) from exc
+
+    def upsert_labels(self, labels: Sequence[Label]) -> None:
+        rows = [(label.item_id, to_us(label.created_at), label.model_dump_json()) for label in labels]
+        if rows:
+            with self._write("upsert_labels") as db:
+                db.executemany("INSERT OR REPLACE INTO labels(item_id, created_us, doc) VALUES (?,?,?)", rows)
+
+    def labels(self, since: datetime | None = None, limit: int | None = None) -> list[Label]:
+        where, params = (["created_us >= ?"], [to_us(since, "labels since")]) if since is not None else ([], [])
+        with self._guard("labels") as db:
+            rows = db.execute(_select("labels", where, "created_us DESC, item_id"),
+                              [*params, -1 if limit is None else limit]).fetchall()
+        try:
+            return [Label.from_json(doc) for (doc,) in rows]
+        except SchemaError as exc:
+            raise IndexStoreError(f"sqlite index {self.path}: a stored label no longer parses ({exc})") from exc
 
     def close(self) -> None:
         with self._lock:

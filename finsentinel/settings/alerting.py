@@ -33,6 +33,10 @@ class IndexSettings(_Section):
         description="write alias of the item indices (backing indices <alias>-000001, ... roll over)",
     )
     es_alerts_index: str = Field(default="finsentinel-alerts", pattern=r"^[a-z0-9][a-z0-9_\-]*$")
+    es_labels_index: str = Field(
+        default="finsentinel-labels", pattern=r"^[a-z0-9][a-z0-9_\-]*$",
+        description="people's sentiment / topic labels of items (`finsentinel label`)",
+    )
     es_cjk_analyzer: Literal["cjk", "smartcn", "ik"] = Field(
         default="cjk",
         description="analyzer of the Chinese text sub-fields: built-in 'cjk' (bigrams), or 'smartcn' / 'ik' "

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from alerting.index.base import BucketCount, Index, Scope
-from finsentinel.schema import Alert, Headline, ScoredItem, Sentiment, alert_id
+from finsentinel.schema import Alert, Headline, Label, ScoredItem, Sentiment, alert_id
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)
@@ -232,6 +232,23 @@ class IndexContract:
         assert index.alerts(limit=1) == [overall]
         index.upsert_alerts([])
         assert len(index.alerts(limit=None)) == 3
+
+    def test_labels_round_trip_and_a_later_label_replaces_an_earlier_one(self, index: Index) -> None:
+        index.ensure()
+        first = Label(item_id="item-000001", text="极光汽车召回 4.8万辆", lang="zh", sentiment="neutral",
+                      by="analyst-a", predicted_sentiment="positive", created_at=T0)
+        topic_only = Label(item_id="item-000002", text="Aurora names a CFO", lang="en", topic="Personnel Change",
+                           by="analyst-b", note="not M&A", created_at=T0 + MIN)
+        index.upsert_labels([first, topic_only])
+        assert index.labels() == [topic_only, first]
+        again = first.model_copy(update={"sentiment": "negative", "by": "analyst-c", "created_at": T0 + 2 * MIN})
+        index.upsert_labels([again])
+        assert index.labels() == [again, topic_only]
+        assert index.labels(since=T0 + MIN) == [again, topic_only]  # since is inclusive
+        assert index.labels(since=T0 + 2 * MIN + timedelta(microseconds=1)) == []
+        assert index.labels(limit=1) == [again]
+        index.upsert_labels([])
+        assert len(index.labels()) == 2
 
     def test_close_then_use_again(self, index: Index) -> None:
         index.ensure()
