@@ -38,6 +38,24 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
                       help="read this sqlite index instead of the configured one (e.g. demo-workspace/index.sqlite3)")
     dash.set_defaults(func=cmd_dashboard)
 
+    label = sub.add_parser(
+        "label", help="store a person's sentiment and/or topic for an indexed item (training data)",
+        description="Label one indexed item (its id: the dashboard shows it on each item row) with the "
+        "sentiment and/or topic it should have had; a later label of the item replaces this one.",
+    )
+    label.add_argument("item_id", help="the item's id in the index")
+    label.add_argument("--sentiment", choices=["negative", "neutral", "positive"], default=None)
+    label.add_argument("--topic", default=None, help="a topic of the model that scored it (or of nlp.taxonomy)")
+    label.add_argument("--by", default=None, help="who labels (default: the login name)")
+    label.add_argument("--note", default="", help="why, for whoever reads the labels later")
+    label.set_defaults(func=cmd_label)
+    labels = sub.add_parser("labels", help="labels given with `finsentinel label`").add_subparsers(
+        dest="action", required=True)
+    export = labels.add_parser("export", help="write the labels as a training file for `finsentinel train`")
+    export.add_argument("--out", required=True, type=Path, metavar="FILE.jsonl")
+    export.add_argument("--since", default=None, help="only labels given at or after this ISO 8601 time")
+    export.set_defaults(func=cmd_labels_export)
+
     index = bench.add_parser("index", help="bulk upsert throughput of the configured index backend")
     index.add_argument("--json", action="store_true", help="print one JSON object (the default output too)")
     index.add_argument("--docs", type=int, default=20_000, help="documents to write (default 20000)")
@@ -86,6 +104,49 @@ def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
     dash = settings.alerting.dashboard
     serve(index_settings, settings.nlp.watchlist, host=args.host or dash.host,
           port=dash.port if args.port is None else args.port)
+    return 0
+
+
+def cmd_label(args: argparse.Namespace, settings: Settings) -> int:
+    """``finsentinel label ITEM_ID --sentiment S --topic T``: store the label in the index."""
+    import getpass
+    from datetime import UTC, datetime
+
+    from alerting.index import make_index
+    from alerting.labels import make_label
+
+    index = make_index(settings.alerting.index)
+    try:
+        item = index.get(args.item_id)
+        if item is None:
+            raise ConfigError(f"no item {args.item_id!r} in the index ({settings.alerting.index.backend}); "
+                              "the dashboard shows each item's id when the pointer rests on its row")
+        try:
+            by = args.by or getpass.getuser()
+        except (OSError, KeyError):
+            raise ConfigError("cannot tell who is labelling (no login name): pass --by NAME") from None
+        label = make_label(item, args.sentiment, args.topic, by, args.note, settings.nlp.taxonomy, datetime.now(UTC))
+        index.upsert_labels([label])
+    finally:
+        index.close()
+    sys.stdout.write(f"labelled {item.id}: sentiment {label.sentiment or '-'} (model: {item.sentiment}), "
+                     f"topic {label.topic or '-'} (model: {item.topic}), by {by}\n")
+    return 0
+
+
+def cmd_labels_export(args: argparse.Namespace, settings: Settings) -> int:
+    """``finsentinel labels export --out FILE.jsonl [--since T]``: one JSON object with the counts."""
+    from alerting.index import make_index
+    from alerting.labels import export
+    from alerting.views import parse_time
+
+    since = parse_time(args.since, "--since")
+    index = make_index(settings.alerting.index)
+    try:
+        counts = export(index.labels(since=since), args.out)
+    finally:
+        index.close()
+    sys.stdout.write(json.dumps({"out": str(args.out), **counts}) + "\n")
     return 0
 
 

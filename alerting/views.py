@@ -1,4 +1,5 @@
-"""JSON-ready views of alerts and scored items, as the demo summary and the dashboard show them.
+"""JSON-ready views of alerts and scored items, as the demo summary and the dashboard show them,
+and the times people type (the dashboard's range, ``labels export --since``) read as UTC.
 
 A view names companies by their watchlist name beside their id, rounds what is shown, and keeps a
 link only if it is an http(s) address: a feed can carry any string as a link, and a
@@ -8,8 +9,10 @@ link only if it is an http(s) address: a feed can carry any string as a link, an
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
+from finsentinel.errors import ConfigError
 from finsentinel.schema import Alert, ScoredItem
 
 
@@ -63,3 +66,16 @@ def item_view(item: ScoredItem, names: Mapping[str, str]) -> dict[str, Any]:
         "copies": item.copies,
         "flags": list(item.flags),
     }
+
+
+def parse_time(text: str | None, name: str) -> datetime | None:
+    """An ISO 8601 date or time as UTC (a time without offset is taken as UTC); None for none."""
+    if text is None or not text.strip():
+        return None
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(
+            f"{name}: expected an ISO 8601 date or time such as 2026-03-03 or 2026-03-03T09:00:00Z, got {text!r}"
+        ) from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

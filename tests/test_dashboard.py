@@ -22,7 +22,7 @@ from alerting.dashboard import data
 from alerting.dashboard.app import create_app
 from alerting.dashboard.serve import bind, open_index
 from alerting.index.sqlite import SqliteIndex
-from alerting.views import safe_url
+from alerting.views import parse_time, safe_url
 from finsentinel.errors import ConfigError, IndexStoreError
 from finsentinel.settings import IndexSettings
 from tests.contract.index import T0, make_alert, scored
@@ -65,12 +65,12 @@ def client(index: SqliteIndex) -> TestClient:
     ("", None), (None, None),
 ])
 def test_times_are_read_as_utc(text: str | None, expected: datetime | None) -> None:
-    assert data.parse_time(text, "start") == expected
+    assert parse_time(text, "start") == expected
 
 
 def test_a_bad_time_says_what_was_expected() -> None:
     with pytest.raises(ConfigError, match=r"start: expected an ISO 8601 date or time .* got 'yesterday'"):
-        data.parse_time("yesterday", "start")
+        parse_time("yesterday", "start")
 
 
 @pytest.mark.parametrize(("span", "width"), [
@@ -268,7 +268,8 @@ def test_the_page_renders_a_company_view_in_a_browser_and_keeps_news_text_inert(
             capture_output=True, text=True, timeout=120, check=True).stdout
     assert "Company: Aurora Motors" in dom  # the linked view was opened
     assert "12 negative of 15 against 1.5 expected" in dom  # its alert, drawn from /api/alerts
-    assert dom.count('<tr><td>2026-03-02') == 13  # its 13 items, from /api/items
+    assert dom.count('"><td>2026-03-02') == 13  # its 13 items, from /api/items
+    assert '<tr title="id item-000777"><td>' in dom  # each row shows the id `finsentinel label` takes
     assert "Grid outage" not in dom  # another company's item
     assert "&lt;img src=x" in dom and "<img" not in dom  # a title is text, never markup
     assert 'href="javascript:' not in dom

@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 
 from alerting.dashboard import data
 from alerting.index.base import Index
-from alerting.views import alert_view
+from alerting.views import alert_view, parse_time
 from finsentinel.errors import ConfigError, IndexStoreError
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def create_app(index: Index, names: Mapping[str, str]) -> FastAPI:
         return JSONResponse({"detail": str(exc)}, status_code=503)
 
     def rng(start: str | None, end: str | None) -> data.Range:
-        return data.resolve_range(index, data.parse_time(start, "start"), data.parse_time(end, "end"))
+        return data.resolve_range(index, parse_time(start, "start"), parse_time(end, "end"))
 
     @app.get("/", include_in_schema=False)
     def page() -> Response:

@@ -37,19 +37,6 @@ class Range:
         return {"start": self.start.isoformat(), "end": self.end.isoformat(), "bucket_minutes": self.bucket_minutes}
 
 
-def parse_time(text: str | None, name: str) -> datetime | None:
-    """An ISO 8601 date or time as UTC (a time without offset is taken as UTC); None for none."""
-    if text is None or not text.strip():
-        return None
-    try:
-        value = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise ConfigError(
-            f"{name}: expected an ISO 8601 date or time such as 2026-03-03 or 2026-03-03T09:00:00Z, got {text!r}"
-        ) from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def bucket_for(span: timedelta) -> int:
     """The narrowest of :data:`BUCKET_CHOICES` that cuts ``span`` into at most :data:`MAX_BUCKETS` buckets."""
     minutes = span.total_seconds() / 60

@@ -135,7 +135,8 @@ function alertCards(alerts) {
 function itemTable(items) {
   const head = el("tr", {}, el("th", {}, "published"), el("th", {}, "sentiment"), el("th", {}, "title"),
     el("th", {}, "source"), el("th", {}, "topic"), el("th", {}, "companies"));
-  const rows = items.map((i) => el("tr", {}, el("td", {}, fmtTime(i.published_at)),
+  // the id on the row: what `finsentinel label ID --sentiment ...` needs to correct the item
+  const rows = items.map((i) => el("tr", { title: `id ${i.id}` }, el("td", {}, fmtTime(i.published_at)),
     el("td", {}, el("span", { class: `badge ${i.sentiment}` }, i.sentiment)),
     el("td", {}, link(i.title, i.url), i.copies > 1 ? el("span", { class: "muted" }, ` ×${i.copies}`) : ""),
     el("td", {}, i.source), el("td", {}, i.topic), el("td", {}, i.entities.map((e) => e.name).join(", "))));

@@ -1,0 +1,71 @@
+"""Labels: a person corrects an indexed item's sentiment or topic; labels export as training rows.
+
+``finsentinel label ITEM_ID --sentiment negative`` stores a :class:`~finsentinel.schema.Label` in
+the index (beside the items and alerts, so every analyst of a deployment writes to one place);
+``finsentinel labels export --out FILE.jsonl`` writes them in the format ``finsentinel train``
+reads (``text``, ``label``, ``topic``, ``lang``), ready to retrain on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from finsentinel.errors import ConfigError
+from finsentinel.schema import Label, ScoredItem, Sentiment
+
+
+def check_topic(item: ScoredItem, topic: str, taxonomy: Mapping[str, Sequence[str]]) -> None:
+    """Accept ``topic`` if the item's language has it in ``nlp.taxonomy``, or, with no taxonomy for
+    that language, if the model that scored the item knows it; else say which topics there are."""
+    known = list(taxonomy.get(item.lang) or item.topic_scores)
+    if topic not in known:
+        where = f"nlp.taxonomy.{item.lang}" if item.lang in taxonomy else f"the model that scored it ({item.model_version})"
+        raise ConfigError(f"topic {topic!r} is not a topic of {where}: expected one of {sorted(known)}")
+
+
+def make_label(item: ScoredItem, sentiment: Sentiment | None, topic: str | None, by: str, note: str,
+               taxonomy: Mapping[str, Sequence[str]], now: datetime) -> Label:
+    """The label of ``item``: its text and language as classified, the verdict, and what the model said."""
+    if sentiment is None and topic is None:
+        raise ConfigError("a label needs --sentiment, --topic, or both")
+    if topic is not None:
+        check_topic(item, topic, taxonomy)
+    return Label(item_id=item.id, text=item.text, lang=item.lang, sentiment=sentiment, topic=topic, by=by,
+                 note=note, predicted_sentiment=item.sentiment, predicted_topic=item.topic, created_at=now)
+
+
+def training_row(label: Label) -> dict[str, Any]:
+    """A row of a labelled training file: ``text``, ``lang``, ``label`` and/or ``topic``, and provenance."""
+    row: dict[str, Any] = {"text": label.text, "lang": label.lang}
+    if label.sentiment is not None:
+        row["label"] = label.sentiment
+    if label.topic is not None:
+        row["topic"] = label.topic
+    row.update(id=label.item_id, by=label.by, created_at=label.created_at.isoformat(),
+               predicted_label=label.predicted_sentiment, predicted_topic=label.predicted_topic)
+    return row
+
+
+def export(labels: Sequence[Label], out: Path) -> dict[str, int]:
+    """Write ``labels`` as JSONL training rows, oldest first, atomically; counts of what was written."""
+    rows = [training_row(lb) for lb in sorted(labels, key=lambda lb: (lb.created_at, lb.item_id))]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return {
+        "labels": len(rows), "sentiment": sum("label" in r for r in rows), "topic": sum("topic" in r for r in rows),
+        "corrections": sum(r.get("label", r["predicted_label"]) != r["predicted_label"]
+                           or r.get("topic", r["predicted_topic"]) != r["predicted_topic"] for r in rows),
+    }
