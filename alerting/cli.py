@@ -102,8 +102,11 @@ def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
     if args.index is not None:
         index_settings = index_settings.model_copy(update={"backend": "sqlite", "path": args.index})
     dash = settings.alerting.dashboard
+    credentials = None
+    if dash.username is not None and dash.password is not None:
+        credentials = (dash.username, dash.password.get_secret_value())
     serve(index_settings, settings.nlp.watchlist, host=args.host or dash.host,
-          port=dash.port if args.port is None else args.port)
+          port=dash.port if args.port is None else args.port, credentials=credentials)
     return 0
 
 

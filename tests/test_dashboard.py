@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 
 from alerting.dashboard import data
 from alerting.dashboard.app import create_app
-from alerting.dashboard.serve import bind, open_index
+from alerting.dashboard.serve import _loopback, bind, open_index
 from alerting.index.sqlite import SqliteIndex
 from alerting.views import parse_time, safe_url
 from finsentinel.errors import ConfigError, IndexStoreError
@@ -185,6 +185,41 @@ def test_bad_requests_say_what_was_expected(client: TestClient, path: str, param
     resp = client.get(path, params=params)
     assert resp.status_code == 422
     assert message in str(resp.json()["detail"])
+
+
+def test_with_credentials_everything_but_the_health_check_needs_them(index: SqliteIndex) -> None:
+    client = TestClient(create_app(index, NAMES, credentials=("desk", "s3cret:pass")))
+    for path in ("/", "/static/dashboard.js", "/api/overview", "/api/openapi.json"):
+        resp = client.get(path)
+        assert resp.status_code == 401, path
+        assert resp.headers["www-authenticate"].startswith('Basic realm="FinSentinel"')
+    assert client.get("/", auth=("desk", "wrong")).status_code == 401
+    assert client.get("/", auth=("other", "s3cret:pass")).status_code == 401
+    assert client.get("/", headers={"Authorization": "Basic !!notbase64"}).status_code == 401
+    assert client.get("/", auth=("desk", "s3cret:pass")).status_code == 200  # a colon inside the password is fine
+    assert client.get("/api/overview", auth=("desk", "s3cret:pass")).json()["totals"]["items"] == 17
+    assert client.get("/healthz").status_code == 200  # for load balancers and compose health checks
+
+
+def test_dashboard_credentials_come_in_pairs_and_stay_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    from finsentinel.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "finsentinel.yaml").write_text("alerting:\n  dashboard:\n    username: desk\n", encoding="utf-8")
+    assert main(["config", "show"]) == 2
+    assert "alerting.dashboard" in capsys.readouterr().err
+    monkeypatch.setenv("FINSENTINEL_ALERTING__DASHBOARD__PASSWORD", "hunter2-secret")
+    assert main(["config", "show"]) == 0
+    out = capsys.readouterr().out
+    assert "desk" in out and "hunter2-secret" not in out
+
+
+@pytest.mark.parametrize(("host", "loopback"), [("127.0.0.1", True), ("::1", True), ("localhost", True),
+                                                ("0.0.0.0", False),  # noqa: S104 - a host to judge, not to bind
+                                                ("10.1.2.3", False), ("dash.internal", False)])
+def test_a_dashboard_off_loopback_without_a_password_is_warned_about(host: str, loopback: bool) -> None:
+    assert _loopback(host) is loopback
 
 
 class _DownIndex(SqliteIndex):

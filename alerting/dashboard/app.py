@@ -6,6 +6,8 @@ from the JSON endpoints below, which a script can call too. The app only reads t
 
 from __future__ import annotations
 
+import base64
+import hmac
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any, Literal
@@ -29,18 +31,42 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 
+AUTH_CHALLENGE = 'Basic realm="FinSentinel", charset="UTF-8"'
 Time = Annotated[str | None, Query(description="ISO 8601 date or time, UTC unless it has an offset")]
 Limit = Annotated[int, Query(ge=1, le=data.MAX_ITEMS)]
 
 
-def create_app(index: Index, names: Mapping[str, str]) -> FastAPI:
-    """The dashboard app over ``index``; ``names`` maps company ids to the names shown."""
-    app = FastAPI(title="FinSentinel dashboard", docs_url="/api/docs", redoc_url=None)
+def _basic_auth_ok(header: str | None, username: str, password: str) -> bool:
+    """Whether an ``Authorization: Basic ...`` header carries these credentials (compared in constant time)."""
+    scheme, _, encoded = (header or "").partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    try:
+        user, sep, given = base64.b64decode(encoded, validate=True).decode("utf-8").partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return False
+    same_user = hmac.compare_digest(user.encode(), username.encode())
+    return bool(sep) and hmac.compare_digest(given.encode(), password.encode()) and same_user
+
+
+def create_app(index: Index, names: Mapping[str, str], credentials: tuple[str, str] | None = None) -> FastAPI:
+    """The dashboard app over ``index``; ``names`` maps company ids to the names shown.
+
+    With ``credentials`` (user, password) every page and endpoint but ``/healthz`` needs HTTP basic auth.
+    """
+    # No /docs: FastAPI's docs page loads its scripts from a CDN, which the policy below (and offline
+    # use) forbids; the OpenAPI description itself is served.
+    app = FastAPI(title="FinSentinel dashboard", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
     app.mount("/static", StaticFiles(packages=[("alerting.dashboard", "static")]), name="static")
 
     @app.middleware("http")
     async def _headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response = await call_next(request)
+        if credentials is not None and request.url.path != "/healthz" and not _basic_auth_ok(
+                request.headers.get("authorization"), *credentials):
+            response: Response = JSONResponse({"detail": "this dashboard needs a user name and password"},
+                                              status_code=401, headers={"WWW-Authenticate": AUTH_CHALLENGE})
+        else:
+            response = await call_next(request)
         response.headers.update(SECURITY_HEADERS)
         return response
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import socket
 from pathlib import Path
@@ -27,6 +28,13 @@ def open_index(settings: IndexSettings) -> Index:
     return index
 
 
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket on ``host:port``, or a :class:`ConfigError` that says how to pick another."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
@@ -43,8 +51,9 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(settings: IndexSettings, watchlist: Path | None, host: str, port: int) -> None:
-    """Serve the dashboard over ``settings``' index until interrupted."""
+def serve(settings: IndexSettings, watchlist: Path | None, host: str, port: int,
+          credentials: tuple[str, str] | None = None) -> None:
+    """Serve the dashboard over ``settings``' index until interrupted (basic auth with ``credentials``)."""
     import uvicorn
 
     from alerting.dashboard.app import create_app
@@ -55,9 +64,13 @@ def serve(settings: IndexSettings, watchlist: Path | None, host: str, port: int)
     sock = bind(host, port)
     shown = f"[{host}]" if ":" in host else host
     log.info("dashboard: http://%s:%d/ over the %s index", shown, sock.getsockname()[1], settings.backend)
+    if credentials is None and not _loopback(host):
+        log.warning("dashboard: listening on %s with no password: anyone who reaches it reads the index; set "
+                    "alerting.dashboard.username and password", host)
     try:
         # log_config=None: logging is configured once, by the entry point
-        server = uvicorn.Server(uvicorn.Config(create_app(index, names), log_config=None, access_log=False))
+        app = create_app(index, names, credentials)
+        server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False))
         server.run(sockets=[sock])
     finally:
         sock.close()

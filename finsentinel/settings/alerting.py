@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from finsentinel.settings.core import _Section
 
@@ -218,10 +218,18 @@ class DashboardSettings(_Section):
 
     host: str = Field(
         default="127.0.0.1",
-        description="address to listen on; the dashboard has no login, so keep it on loopback or behind a proxy "
-        "that authenticates",
+        description="address to listen on; without username/password keep it on loopback (or behind a proxy "
+        "that authenticates)",
     )
     port: int = Field(default=8050, ge=1, le=65535)
+    username: str | None = Field(default=None, min_length=1, description="with password: HTTP basic auth")
+    password: SecretStr | None = Field(default=None, description="with username: HTTP basic auth (a secret)")
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> DashboardSettings:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("set both username and password (HTTP basic auth), or neither")
+        return self
 
 
 class AlertingSettings(_Section):
