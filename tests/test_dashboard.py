@@ -114,6 +114,13 @@ def test_overview_counts_every_item_once_and_ranks_companies_by_negatives(index:
     assert view["alerts"][0]["entity_name"] == "Aurora Motors"
 
 
+def test_the_alert_totals_count_every_alert_of_the_range_not_only_those_listed(index: SqliteIndex) -> None:
+    index.upsert_alerts([make_alert("entity", f"co-{n}", start=T0) for n in range(25)])
+    view = data.overview(index, data.Range(T0, T0 + timedelta(hours=2), 5), NAMES)
+    assert view["totals"]["alerts"] == 26 and view["totals"]["open_alerts"] == 26
+    assert len(view["alerts"]) == 20  # the list stays at its limit
+
+
 def test_leaders_sum_a_range_that_straddles_the_wide_bucket(index: SqliteIndex) -> None:
     # a range not aligned to its own width falls into two epoch-aligned buckets: both are summed
     rng = data.Range(T0 + timedelta(minutes=35), T0 + timedelta(minutes=95), 5)

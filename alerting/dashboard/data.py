@@ -112,7 +112,7 @@ def overview(index: Index, rng: Range, names: Mapping[str, str], limit: int = 20
     chart = series(index, rng, "overall", None)
     total = sum(b["total"] for b in chart)
     negative = sum(b["negative"] for b in chart)
-    alerts = index.alerts(start=rng.start, end=rng.end, limit=limit)
+    alerts = index.alerts(start=rng.start, end=rng.end, limit=None)  # all counted, ``limit`` listed
     return {
         "range": rng.as_json(),
         "totals": {"items": total, "negative": negative, "share": round(negative / total, 3) if total else 0.0,
@@ -120,7 +120,7 @@ def overview(index: Index, rng: Range, names: Mapping[str, str], limit: int = 20
         "series": chart,
         "companies": leaders(index, rng, "entity", names, limit),
         "topics": leaders(index, rng, "topic", names, limit),
-        "alerts": [alert_view(a, names) for a in alerts],
+        "alerts": [alert_view(a, names) for a in alerts[:limit]],
     }
 
 
