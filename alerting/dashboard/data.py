@@ -19,7 +19,8 @@ from alerting.views import alert_view, item_view
 from finsentinel.errors import ConfigError
 
 BUCKET_CHOICES = (5, 15, 30, 60, 180, 360, 720, 1440, 10080)
-"""Chart bucket widths in minutes; the narrowest that keeps a range within :data:`MAX_BUCKETS`."""
+"""Chart bucket widths in minutes; the narrowest that keeps a range within :data:`MAX_BUCKETS`
+(past the widest, whole multiples of it)."""
 MAX_BUCKETS = 240
 DEFAULT_DAYS = 7
 MAX_ITEMS = 500
@@ -38,12 +39,13 @@ class Range:
 
 
 def bucket_for(span: timedelta) -> int:
-    """The narrowest of :data:`BUCKET_CHOICES` that cuts ``span`` into at most :data:`MAX_BUCKETS` buckets."""
+    """The narrowest of :data:`BUCKET_CHOICES` that cuts ``span`` into at most :data:`MAX_BUCKETS` buckets;
+    for a longer span, the least multiple of the widest that does (years of range stay a few hundred bars)."""
     minutes = span.total_seconds() / 60
     for width in BUCKET_CHOICES:
         if minutes / width <= MAX_BUCKETS:
             return width
-    return BUCKET_CHOICES[-1]
+    return BUCKET_CHOICES[-1] * math.ceil(minutes / BUCKET_CHOICES[-1] / MAX_BUCKETS)
 
 
 def _floor(t: datetime, minutes: int) -> datetime:
