@@ -190,6 +190,9 @@ def test_series_and_alerts_by_scope(client: TestClient) -> None:
     ("/api/series", {"scope": "entity"}, "scope 'entity' needs a key"),
     ("/api/overview", {"start": "soon"}, "start: expected an ISO 8601"),
     ("/api/overview", {"start": "2026-03-03", "end": "2026-03-02"}, "expected start before end"),
+    ("/api/overview", {"start": "0001-01-01"}, "between years 1 and 9999"),
+    ("/api/overview", {"end": "0001-01-03"}, "between years 1 and 9999"),
+    ("/api/series", {"start": "2026-01-01", "end": "9999-12-31T23:00Z"}, "between years 1 and 9999"),
     ("/api/items", {"limit": 100_000}, "less than or equal to 500"),
     ("/api/items", {"sentiment": "bearish"}, "'negative', 'neutral' or 'positive'"),
 ])

@@ -68,14 +68,20 @@ def resolve_range(index: Index, start: datetime | None, end: datetime | None) ->
     if end is None:
         newest = index.query(limit=1)
         end = newest[0].published_at + timedelta(seconds=1) if newest else datetime.now(UTC)
-    if start is None:  # the default span, from the first day in it that has items
-        start = _floor(end - timedelta(days=DEFAULT_DAYS), 1440)
-        days = index.bucket_counts(start, end, 1440, "overall")
-        start = days[0].start if days else start
-    if end <= start:
-        raise ConfigError(f"expected start before end, got start {start.isoformat()} and end {end.isoformat()}")
-    width = bucket_for(end - start)
-    return Range(_floor(start, width), _ceil(end, width), width)
+    try:
+        if start is None:  # the default span, from the first day in it that has items
+            start = _floor(end - timedelta(days=DEFAULT_DAYS), 1440)
+            days = index.bucket_counts(start, end, 1440, "overall")
+            start = days[0].start if days else start
+        if end <= start:
+            raise ConfigError(f"expected start before end, got start {start.isoformat()} and end {end.isoformat()}")
+        width = bucket_for(end - start)
+        return Range(_floor(start, width), _ceil(end, width), width)
+    except (OverflowError, ValueError) as exc:  # a bound widened past year 1 or 9999
+        raise ConfigError(
+            f"the range from {start.isoformat() if start else 'its default start'} to {end.isoformat()} is out of "
+            f"range ({exc}); expected times between years 1 and 9999"
+        ) from None
 
 
 def series(index: Index, rng: Range, scope: Scope, key: str | None) -> list[dict[str, Any]]:
