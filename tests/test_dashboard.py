@@ -156,6 +156,17 @@ def test_the_page_and_its_files_are_served_with_a_strict_policy(client: TestClie
     assert not re.search(r'(?:src|href)="(?:https?:)?//', page.text)  # nothing from another host
 
 
+def test_no_page_the_app_serves_needs_what_its_policy_forbids(client: TestClient) -> None:
+    # the policy allows only the app's own files: a page with CDN or inline scripts would be blank
+    for path in [getattr(r, "path", "") for r in client.app.routes]:  # type: ignore[attr-defined]
+        if "{" in path or path.startswith("/static"):
+            continue
+        page = client.get(path)
+        if page.headers.get("content-type", "").startswith("text/html"):
+            assert not re.search(r'(?:src|href)="(?:https?:)?//', page.text), path
+            assert "<script>" not in page.text, path
+
+
 def test_overview_over_http(client: TestClient) -> None:
     body = client.get("/api/overview", params={"start": "2026-03-02T09:00Z", "end": "2026-03-02T11:00Z"}).json()
     assert body["totals"]["items"] == 17
