@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -274,6 +275,22 @@ def test_a_missing_sqlite_index_is_refused_without_creating_it(tmp_path: Path) -
     with pytest.raises(ConfigError, match="no sqlite index at .*run `finsentinel alert`"):
         open_index(IndexSettings(path=path))
     assert not path.parent.exists()
+
+
+def test_a_sqlite_file_that_is_not_an_index_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    other = tmp_path / "ingest.sqlite3"  # beside index.sqlite3 in a workspace: an easy slip of --index
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE seen (id TEXT)")
+    db.close()
+    with pytest.raises(ConfigError, match="ingest.sqlite3 is not a FinSentinel index"):
+        open_index(IndexSettings(path=other))
+    with sqlite3.connect(other) as db:
+        tables = [name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    db.close()
+    assert tables == ["seen"]
+    (tmp_path / "notes.txt").write_text("not a database at all " * 100)
+    with pytest.raises(ConfigError, match="notes.txt is not a FinSentinel index"):
+        open_index(IndexSettings(path=tmp_path / "notes.txt"))
 
 
 def test_a_port_in_use_says_how_to_choose_another() -> None:

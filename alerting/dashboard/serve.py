@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
+import sqlite3
 from pathlib import Path
 
 from alerting.index.base import Index
@@ -23,6 +24,12 @@ def open_index(settings: IndexSettings) -> Index:
             f"no sqlite index at {settings.path}: run `finsentinel alert` (or `make demo`, then "
             "`finsentinel dashboard --index demo-workspace/index.sqlite3`) to fill one, or set alerting.index.path"
         )
+    if settings.backend == "sqlite" and not _holds_items(Path(settings.path)):
+        # opening it as an index would add the index's tables to it: the dashboard writes nothing
+        raise ConfigError(
+            f"{settings.path} is not a FinSentinel index (no items table); expected the index file, e.g. "
+            "demo-workspace/index.sqlite3, not the bus or ingest database beside it"
+        )
     index = make_index(settings)
     index.count()  # fail here, with the backend's own message, rather than on the first page view
     return index
@@ -33,6 +40,18 @@ def _loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return host == "localhost"
+
+
+def _holds_items(path: Path) -> bool:
+    """Whether the sqlite file at ``path`` has the index's ``items`` table (read without writing)."""
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            return db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='items'").fetchone() is not None
+        finally:
+            db.close()
+    except sqlite3.Error:  # not a database at all
+        return False
 
 
 def bind(host: str, port: int) -> socket.socket:
