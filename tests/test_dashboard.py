@@ -302,6 +302,11 @@ def test_a_port_in_use_says_how_to_choose_another() -> None:
         first.close()
 
 
+def test_a_port_out_of_range_says_how_to_choose_another() -> None:
+    with pytest.raises(ConfigError, match="cannot listen on 127.0.0.1:70000: .*choose another with --port"):
+        bind("127.0.0.1", 70_000)
+
+
 def _finsentinel(args: Sequence[str], cwd: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     return subprocess.Popen([sys.executable, "-m", "finsentinel.cli", *args], cwd=cwd, env=env,

@@ -61,11 +61,11 @@ def bind(host: str, port: int) -> socket.socket:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
         sock.listen(128)  # hold the port from now on, as uvicorn's own bind does
-    except OSError as exc:
+    except (OSError, OverflowError) as exc:  # OverflowError: a port past 65535 (--port is not range-checked)
         sock.close()
         raise ConfigError(
-            f"dashboard: cannot listen on {host}:{port}: {exc.strerror or exc}; choose another with --port "
-            "or alerting.dashboard.port"
+            f"dashboard: cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}; "
+            "choose another with --port or alerting.dashboard.port"
         ) from exc
     return sock
 
