@@ -359,6 +359,25 @@ def test_the_page_renders_a_company_view_in_a_browser_and_keeps_news_text_inert(
     assert 'href="javascript:' not in dom
 
 
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium: install Debian's chromium (.ci/run does) to run "
+                    "the dashboard page in a headless browser")
+def test_a_chart_of_one_bar_draws_its_alert_window_and_time_label_inside_it(tmp_path: Path) -> None:
+    midnight = datetime(2026, 3, 2, tzinfo=UTC)
+    index = SqliteIndex(tmp_path / "one.sqlite3")
+    index.upsert([scored(1, minutes=-9 * 60 + 2)])  # 00:02, alone: the page opens on one 5-minute bar
+    alert = make_alert("overall", None, start=midnight, hours=1)
+    index.upsert_alerts([alert.model_copy(update={"end": midnight + timedelta(minutes=1)})])
+    index.close()
+    with _serving(tmp_path / "one.sqlite3", tmp_path) as url:
+        dom = subprocess.run(
+            [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
+             "--dump-dom", url], capture_output=True, text=True, timeout=120, check=True).stdout
+    assert "bars of 5 minutes" in dom
+    # the first minute of the five: a fifth of the plot's 960 units, not a sixtieth of an hour's
+    assert re.search(r'<rect x="40" y="8" width="192(\.0+\d*)?" height="192"', dom), dom
+    assert '<text x="40" y="215" text-anchor="start">03-02 00:00</text>' in dom  # not cut off at the left
+
+
 def test_finsentinel_dashboard_on_a_missing_index_is_one_line(tmp_path: Path) -> None:
     proc = _finsentinel(["dashboard", "--index", str(tmp_path / "none.sqlite3")], tmp_path)
     _, err = proc.communicate(timeout=60)

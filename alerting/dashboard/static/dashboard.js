@@ -66,7 +66,7 @@ function kpis(t) {
       .map(([name, value]) => el("div", { class: "kpi" }, el("b", {}, value), el("span", {}, name))));
 }
 
-function chart(series, alerts) {
+function chart(series, alerts, bucketMinutes) {
   const box = $("chart");
   if (!series.length) { box.replaceChildren(el("p", { class: "muted" }, "no buckets in this range")); return; }
   const W = 1000, H = 220, left = 40, bottom = 20, top = 8;
@@ -74,7 +74,7 @@ function chart(series, alerts) {
   const bw = (W - left) / series.length;
   const y = (v) => H - bottom - (v / max) * (H - bottom - top);
   const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none", role: "img" });
-  const t0 = Date.parse(series[0].start), step = series.length > 1 ? Date.parse(series[1].start) - t0 : 3600e3;
+  const t0 = Date.parse(series[0].start), step = bucketMinutes * 60e3;
   for (const a of alerts) {  // alert windows behind the bars
     const x0 = left + ((Date.parse(a.start) - t0) / step) * bw, x1 = left + ((Date.parse(a.end) - t0) / step) * bw;
     const x = Math.max(left, x0), w = Math.min(W, x1) - x;
@@ -97,7 +97,7 @@ function chart(series, alerts) {
   const ticks = Math.min(6, series.length);
   for (let k = 0; k < ticks; k++) {
     const i = Math.floor((k * (series.length - 1)) / Math.max(1, ticks - 1));
-    label(left + i * bw, H - 5, series[i].start.slice(5, 16).replace("T", " "), k === ticks - 1 ? "end" : "start");
+    label(left + i * bw, H - 5, series[i].start.slice(5, 16).replace("T", " "), k > 0 && k === ticks - 1 ? "end" : "start");
   }
   box.replaceChildren(root);
 }
@@ -160,7 +160,7 @@ async function loadScope() {
   const alertScope = state.scope === "overall" ? {} : { scope: state.scope, key };
   const [s, a] = await Promise.all([api("series", { scope: state.scope, key }),
     api("alerts", { ...alertScope, limit: 50 })]);
-  chart(s.series, a.alerts);
+  chart(s.series, a.alerts, s.range.bucket_minutes);
   alertCards(a.alerts);
   await loadItems();
 }
