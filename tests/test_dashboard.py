@@ -378,6 +378,33 @@ def test_a_chart_of_one_bar_draws_its_alert_window_and_time_label_inside_it(tmp_
     assert '<text x="40" y="215" text-anchor="start">03-02 00:00</text>' in dom  # not cut off at the left
 
 
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium: install Debian's chromium (.ci/run does) to run "
+                    "the dashboard page in a headless browser")
+def test_the_time_labels_of_a_chart_of_years_name_the_year(index: SqliteIndex,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    import uvicorn
+
+    index.upsert([scored(900, minutes=-4 * 365 * 1440)])  # four years before the rest
+    monkeypatch.setattr(data, "DEFAULT_DAYS", 5 * 365)  # so the page opens on all of them, week-wide bars or more
+    sock = bind("127.0.0.1", 0)
+    server = uvicorn.Server(uvicorn.Config(create_app(index, NAMES), log_config=None, access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        dom = subprocess.run(
+            [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
+             "--dump-dom", f"http://127.0.0.1:{sock.getsockname()[1]}/"],
+            capture_output=True, text=True, timeout=120, check=True).stdout
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
+    labels = re.findall(r'<text x="[^"]+" y="215" text-anchor="\w+">([^<]+)</text>', dom)
+    assert len(labels) == 6 and labels[0].startswith("2022-") and labels[-1].startswith("2026-"), labels
+
+
 def test_finsentinel_dashboard_on_a_missing_index_is_one_line(tmp_path: Path) -> None:
     proc = _finsentinel(["dashboard", "--index", str(tmp_path / "none.sqlite3")], tmp_path)
     _, err = proc.communicate(timeout=60)

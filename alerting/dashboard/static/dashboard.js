@@ -95,9 +95,11 @@ function chart(series, alerts, bucketMinutes) {
   label(left - 4, top + 10, String(max), "end");
   label(left - 4, H - bottom, "0", "end");
   const ticks = Math.min(6, series.length);
+  // bars of a day or more: the date with its year (a range of them can span years), else month, day and time
+  const when = (iso) => (bucketMinutes >= 1440 ? iso.slice(0, 10) : iso.slice(5, 16).replace("T", " "));
   for (let k = 0; k < ticks; k++) {
     const i = Math.floor((k * (series.length - 1)) / Math.max(1, ticks - 1));
-    label(left + i * bw, H - 5, series[i].start.slice(5, 16).replace("T", " "), k > 0 && k === ticks - 1 ? "end" : "start");
+    label(left + i * bw, H - 5, when(series[i].start), k > 0 && k === ticks - 1 ? "end" : "start");
   }
   box.replaceChildren(root);
 }
