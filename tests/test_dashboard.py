@@ -98,6 +98,11 @@ def test_an_empty_index_opens_on_the_last_week(tmp_path: Path) -> None:
     assert abs(rng.end - datetime.now(UTC)) < timedelta(hours=2)
 
 
+def test_a_start_after_the_newest_item_shows_that_day_empty(index: SqliteIndex) -> None:
+    later = T0 + timedelta(days=30)
+    assert data.resolve_range(index, later, None) == data.Range(later, later + timedelta(days=1), 15)
+
+
 def test_an_inverted_range_is_refused(index: SqliteIndex) -> None:
     with pytest.raises(ConfigError, match="expected start before end"):
         data.resolve_range(index, T0, T0 - timedelta(hours=1))

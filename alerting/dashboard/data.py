@@ -63,12 +63,16 @@ def resolve_range(index: Index, start: datetime | None, end: datetime | None) ->
 
     The default ends at the newest item rather than at the clock, so an index of past news (a
     backfill, the demo's) opens on its data, and starts on the first day of that span that holds
-    items, so a short history fills the chart. Bounds are widened to whole buckets.
+    items, so a short history fills the chart; a start after the newest item shows that day, empty.
+    Bounds are widened to whole buckets.
     """
+    open_end = end is None
     if end is None:
         newest = index.query(limit=1)
         end = newest[0].published_at + timedelta(seconds=1) if newest else datetime.now(UTC)
     try:
+        if open_end and start is not None and end <= start:  # a start after the newest item: its day
+            end = start + timedelta(days=1)
         if start is None:  # the default span, from the first day in it that has items
             start = _floor(end - timedelta(days=DEFAULT_DAYS), 1440)
             days = index.bucket_counts(start, end, 1440, "overall")
