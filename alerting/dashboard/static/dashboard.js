@@ -53,9 +53,10 @@ function showError(err) { $("status").textContent = String(err.message ?? err); 
 
 function setRange(range) {
   state.start = range.start; state.end = range.end;
+  $("bucket-note").textContent = `· bars of ${range.bucket_minutes} minutes`;
+  if ([$("start"), $("end")].includes(document.activeElement)) return;  // a refresh leaves a date being typed
   $("start").value = range.start.slice(0, 10);
   $("end").value = new Date(Date.parse(range.end) - 1).toISOString().slice(0, 10);
-  $("bucket-note").textContent = `· bars of ${range.bucket_minutes} minutes`;
 }
 
 function kpis(t) {
@@ -174,6 +175,20 @@ async function select(scope, key, label) {
   try { $("status").textContent = ""; await loadScope(); } catch (err) { showError(err); }
 }
 
+// #entity=<id> or #topic=<name>: the view a link (or the address bar) asks for
+function scopeFromHash() {
+  const linked = new URLSearchParams(location.hash.slice(1));
+  for (const scope of ["entity", "topic"]) {
+    const key = linked.get(scope);
+    if (key) {
+      const row = (state.leaders?.[scope] ?? []).find((r) => r.key === key);
+      Object.assign(state, { scope, key, label: `${scope === "entity" ? "Company" : "Topic"}: ${row ? row.name : key}` });
+      return;
+    }
+  }
+  Object.assign(state, { scope: "overall", key: null, label: "Everything" });
+}
+
 async function load() {
   $("status").textContent = "";
   try {
@@ -183,14 +198,8 @@ async function load() {
     if (!o.totals.items) $("status").textContent = "No items in this range. Run `finsentinel alert` (or `make demo`) to index some.";
     leaderTable($("companies"), o.companies, "entity");
     leaderTable($("topics"), o.topics, "topic");
-    const linked = new URLSearchParams(location.hash.slice(1));
-    for (const scope of ["entity", "topic"]) {
-      const key = linked.get(scope);
-      if (key && state.scope === "overall") {
-        const row = (scope === "entity" ? o.companies : o.topics).find((r) => r.key === key);
-        Object.assign(state, { scope, key, label: `${scope === "entity" ? "Company" : "Topic"}: ${row ? row.name : key}` });
-      }
-    }
+    state.leaders = { entity: o.companies, topic: o.topics };
+    scopeFromHash();
     await loadScope();
     $("updated").textContent = `${state.live ? "live, " : ""}read ${new Date().toLocaleTimeString()}`;
   } catch (err) { showError(err); }
@@ -211,5 +220,6 @@ document.addEventListener("DOMContentLoaded", () => {
   }, REFRESH_MS);
   $("clear-scope").addEventListener("click", () => select("overall", null, "Everything"));
   $("item-filter").addEventListener("submit", (e) => { e.preventDefault(); loadItems().catch(showError); });
+  window.addEventListener("hashchange", () => { scopeFromHash(); loadScope().catch(showError); });
   load();
 });
