@@ -25,7 +25,7 @@ def open_index(settings: IndexSettings) -> Index:
             "`finsentinel dashboard --index demo-workspace/index.sqlite3`) to fill one, or set alerting.index.path"
         )
     if settings.backend == "sqlite" and not _holds_items(Path(settings.path)):
-        # opening it as an index would add the index's tables to it: the dashboard writes nothing
+        # opening another file as an index would add the index's tables to it
         raise ConfigError(
             f"{settings.path} is not a FinSentinel index (no items table); expected the index file, e.g. "
             "demo-workspace/index.sqlite3, not the bus or ingest database beside it"
@@ -33,13 +33,6 @@ def open_index(settings: IndexSettings) -> Index:
     index = make_index(settings)
     index.count()  # fail here, with the backend's own message, rather than on the first page view
     return index
-
-
-def _loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 def _holds_items(path: Path) -> bool:
@@ -68,6 +61,14 @@ def bind(host: str, port: int) -> socket.socket:
             "choose another with --port or alerting.dashboard.port"
         ) from exc
     return sock
+
+
+def _loopback(host: str) -> bool:
+    """Whether ``host`` is this machine only (a loopback address or ``localhost``)."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def serve(settings: IndexSettings, watchlist: Path | None, host: str, port: int,
