@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from typing import Any
 
@@ -49,9 +50,23 @@ def load_models() -> None:
     title_key("載入繁簡轉換")
 
 
-def warm(fingerprint: tuple[int, int, int] | None) -> None:
+def _exit_with(parent: int, every_s: float = 1.0) -> None:
+    """End this worker process once ``parent`` is no longer its parent (it died, e.g. SIGKILLed).
+
+    A pool's workers hold both ends of its call queue, so a worker whose ingest process was killed
+    never sees the queue close: it would wait for jobs, with its models loaded, until the machine stops.
+    """
+    while os.getppid() == parent:
+        time.sleep(every_s)
+    os._exit(0)
+
+
+def warm(fingerprint: tuple[int, int, int] | None, parent: int | None = None) -> None:
     """Runs in a worker process: :func:`load_models` up front, and collect garbage as rarely as the
-    ingest process does (:func:`finsentinel.worker.tune_gc`)."""
+    ingest process does (:func:`finsentinel.worker.tune_gc`). With ``parent`` (the ingest process's
+    pid), the worker ends itself when that process dies without shutting the pool down."""
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent,), name="parent-watch", daemon=True).start()
     load_models()
     if fingerprint is not None:
         _fingerprinter(fingerprint)

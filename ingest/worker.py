@@ -91,12 +91,15 @@ class IngestWorker:
         return stats
 
     def run_source(self, source: Source) -> SourceStats:
-        """Fetch one source (until drained) and process what it returned: one scheduled run."""
+        """Fetch one source (until drained) and process what it returned: one scheduled run.
+
+        Once the worker is stopping (``self.http.stop``, set by :meth:`run_forever`), the run ends after
+        the batch in hand; a replay resumes from its saved position at the next start."""
         tally = Tally()
         fetch = self._fetch(source, tally)
         while fetch is not None:
             self._process_guarded([(source, fetch)], {source.name: tally})
-            fetch = self._fetch(source, tally) if fetch.more else None
+            fetch = self._fetch(source, tally) if fetch.more and not self.http.stop.is_set() else None
         self.runs += 1
         stats = tally.freeze()
         if not stats.paused:
@@ -229,7 +232,7 @@ class IngestWorker:
             while not stop.wait(0.2):
                 pass
         finally:
-            self.http.stop.set()  # wakes retry waits so that running jobs end promptly
+            self.http.stop.set()  # wakes retry waits and ends replay runs so that running jobs end promptly
             scheduler.shutdown(wait=True)
             self.close()
 

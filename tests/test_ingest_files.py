@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -264,3 +269,71 @@ def test_warm_starts_every_parse_worker_before_the_first_fetch(tmp_path: Path) -
         assert len(fetched.results) == 50 and len(fetched.fingerprints) > 0
     finally:
         src.close()
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie waiting for its reaper counts as ended)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return not stat.parent.parent.is_dir()  # no /proc: os.kill said it is there
+
+
+def test_parse_workers_end_when_the_ingest_process_is_killed(tmp_path: Path) -> None:
+    """SIGKILL skips the pool's shutdown: its workers must not outlive the ingest process (each holds its models)."""
+    path = jsonl(tmp_path / "r.jsonl", rows(5))
+    script = (
+        "import time\n"
+        "from ingest import parse_pool\n"
+        "from ingest.sources.files import FileSource\n"
+        "from finsentinel.settings import FileSourceSettings, IngestSettings\n"
+        f"src = FileSource(FileSourceSettings(name='r', path={str(path)!r}, format='jsonl', parse_workers=1), "
+        "IngestSettings())\n"
+        "src.warm()\n"
+        "print(src._pool().submit(parse_pool.process_id).result(), flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    ingest = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                              cwd=Path(__file__).resolve().parents[1])
+    try:
+        assert ingest.stdout is not None
+        worker = int(ingest.stdout.readline())
+        assert _running(worker)
+    finally:
+        ingest.kill()
+        ingest.wait(timeout=30)
+    deadline = time.monotonic() + 20
+    while _running(worker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    alive = _running(worker)
+    if alive:
+        os.kill(worker, signal.SIGKILL)
+    assert not alive, "the parse worker outlived the killed ingest process"
+
+
+def test_a_stopping_worker_ends_a_replay_run_after_the_chunk_in_hand(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGTERM stops the scheduled worker "after the current batch": a run of a long backfill ends once the
+    chunk in hand is published and its position saved, not when the file is drained; a restart resumes."""
+    monkeypatch.setattr(files, "CHUNK_ROWS", 4)
+    path = jsonl(tmp_path / "r.jsonl", rows(10))
+    cfg = IngestSettings(sources=[FileSourceSettings(name="r", path=path, format="jsonl")],
+                         state_path=tmp_path / "state.db")
+    bus = LocalBus(tmp_path / "bus.db")
+    worker = IngestWorker(cfg, bus, "raw")
+    try:
+        worker.http.stop.set()  # what run_forever does when the stop event is set
+        assert worker.run_source(worker.sources[0]).published == 4
+    finally:
+        worker.close()
+    worker = IngestWorker(cfg, bus, "raw")
+    try:
+        assert worker.run_once().published == 6
+    finally:
+        worker.close()
+    assert len(_read(bus)) == 10

@@ -15,6 +15,7 @@ import functools
 import io
 import logging
 import multiprocessing as mp
+import os
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -211,7 +212,8 @@ class FileSource:
         if self._executor is None:
             # spawn, not fork: the worker process has scheduler and HTTP threads a fork would copy mid-state
             self._executor = ProcessPoolExecutor(self.cfg.parse_workers, mp_context=mp.get_context("spawn"),
-                                                 initializer=parse_pool.warm, initargs=(self.fingerprint_params,))
+                                                 initializer=parse_pool.warm,
+                                                 initargs=(self.fingerprint_params, os.getpid()))
         return self._executor
 
     def _replay_parallel(self, file: Path, position: int, now: datetime) -> _Chunk:
