@@ -73,6 +73,18 @@ def test_a_new_ledger_is_seeded_with_the_stored_alerts_so_it_sends_no_storm(tmp_
     assert without.sent == []
 
 
+def test_a_ledger_cut_off_while_it_was_made_is_seeded_again_not_read_as_empty(tmp_path: Path) -> None:
+    path = tmp_path / "deliveries.sqlite3"
+    sqlite3.connect(path).close()  # the file a process killed before its seed transaction committed leaves
+    assert path.exists() and not DeliveryLedger(path).exists()
+    hook = Sink("hook")
+    _run([hook], DeliveryLedger(path), [[ALERT]], known=[ALERT])
+    assert hook.sent == []  # not a storm of every stored alert
+    empty = tmp_path / "empty.sqlite3"
+    DeliveryLedger(empty).record(["hook"], [])  # made and seeded with nothing: it exists
+    assert DeliveryLedger(empty).exists()
+
+
 def test_humans_hear_of_transitions_across_a_restart(tmp_path: Path) -> None:
     ledger = DeliveryLedger(tmp_path / "deliveries.sqlite3")
     human = Sink("human")

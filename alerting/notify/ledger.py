@@ -19,6 +19,7 @@ from pathlib import Path
 
 from finsentinel.errors import ConfigError, SchemaError
 from finsentinel.schema import Alert
+from finsentinel.sqlite_tx import immediate
 
 log = logging.getLogger(__name__)
 
@@ -44,22 +45,34 @@ class DeliveryLedger:
         if self._conn is None:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(self.path, timeout=10.0, check_same_thread=False)
-                conn.execute(_SCHEMA)
-                conn.commit()
+                conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
+                conn.execute("SELECT 1 FROM sqlite_master").fetchall()  # a file that is no database fails here
             except (OSError, sqlite3.Error) as exc:
                 raise ConfigError(f"cannot open the alert delivery ledger {self.path}: {exc}; "
                                   "check alerting.notify.ledger_path") from exc
             self._conn = conn
         return self._conn
 
+    def _has_table(self) -> bool:
+        return self._db().execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='deliveries'").fetchone() is not None
+
     def exists(self) -> bool:
-        """Whether the ledger file is there already (a new one is seeded with what was delivered before)."""
-        return self.path.exists()
+        """Whether the ledger was made (and seeded) already; a new one is seeded with what was delivered before.
+
+        Its table is created in the same transaction as its first rows, so a process killed while
+        seeding it leaves a ledger that does not exist yet, not an empty one that would re-send every alert.
+        """
+        if not self.path.exists():
+            return False
+        with self._lock:
+            return self._has_table()
 
     def delivered(self, key: str) -> dict[str, Alert]:
         """The alerts sink ``key`` delivered, by id, as delivered (a row that no longer parses is left out)."""
         with self._lock:
+            if not self._has_table():
+                return {}
             rows = self._db().execute("SELECT alert_id, alert FROM deliveries WHERE sink = ?", (key,)).fetchall()
         out: dict[str, Alert] = {}
         for alert_id, text in rows:
@@ -73,12 +86,9 @@ class DeliveryLedger:
     def record(self, keys: Sequence[str], alerts: Iterable[Alert]) -> None:
         """Note ``alerts`` as delivered to every sink in ``keys`` (the newest version replaces the older)."""
         rows = [(key, a.id, a.to_json().decode("utf-8")) for a in alerts for key in keys]
-        with self._lock:
-            db = self._db()  # created even with nothing to record: a ledger that exists is never seeded again
-            if not rows:
-                return
-            with db:
-                db.executemany("INSERT OR REPLACE INTO deliveries (sink, alert_id, alert) VALUES (?, ?, ?)", rows)
+        with self._lock, immediate(self._db()) as db:
+            db.execute(_SCHEMA)  # made even with nothing to record: a ledger that exists is never seeded again
+            db.executemany("INSERT OR REPLACE INTO deliveries (sink, alert_id, alert) VALUES (?, ?, ?)", rows)
 
     def close(self) -> None:
         """Close the connection."""
