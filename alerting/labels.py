@@ -55,17 +55,26 @@ def training_row(label: Label) -> dict[str, Any]:
 def export(labels: Sequence[Label], out: Path) -> dict[str, int]:
     """Write ``labels`` as JSONL training rows, oldest first, atomically; counts of what was written."""
     rows = [training_row(lb) for lb in sorted(labels, key=lambda lb: (lb.created_at, lb.item_id))]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    except OSError as exc:
+        raise _unwritable(out, exc) from exc
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
         os.replace(tmp, out)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _unwritable(out, exc) from exc
         raise
     return {
         "labels": len(rows), "sentiment": sum("label" in r for r in rows), "topic": sum("topic" in r for r in rows),
         "corrections": sum(r.get("label", r["predicted_label"]) != r["predicted_label"]
                            or r.get("topic", r["predicted_topic"]) != r["predicted_topic"] for r in rows),
     }
+
+
+def _unwritable(out: Path, exc: OSError) -> ConfigError:
+    return ConfigError(f"cannot write the labels to {out}: {exc.strerror or exc}; choose another --out")

@@ -101,6 +101,8 @@ def test_label_then_export_from_the_command_line(workdir: Path, capsys: pytest.C
     (["label", "item-000001", "--by", "ana"], "a label needs --sentiment, --topic, or both"),
     (["label", "item-000001", "--topic", "recall", "--by", "ana"], "topic 'recall' is not a topic"),
     (["labels", "export", "--out", "x.jsonl", "--since", "last week"], "--since: expected an ISO 8601"),
+    (["labels", "export", "--out", "."], "cannot write the labels to ."),  # a directory
+    (["labels", "export", "--out", "index.sqlite3/labels.jsonl"], "cannot write the labels to index.sqlite3/labels"),
 ])
 def test_bad_labels_are_one_line_errors(workdir: Path, capsys: pytest.CaptureFixture[str], argv: list[str],
                                         message: str) -> None:
