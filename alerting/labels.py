@@ -63,6 +63,7 @@ def export(labels: Sequence[Label], out: Path) -> dict[str, int]:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; a training file is meant to be read by whoever trains
         os.replace(tmp, out)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)

@@ -65,6 +65,7 @@ def test_the_export_is_a_training_file_oldest_first(tmp_path: Path) -> None:
     assert [(r.get("label"), r.get("topic")) for r in read_rows(out)] == [
         ("negative", None), ("neutral", None), (None, "markets")]
     assert [p.name for p in out.parent.iterdir()] == ["labels.jsonl"]  # no temporary file left
+    assert out.stat().st_mode & 0o777 == 0o644  # a training file for others to read, not mkstemp's 0600
 
 
 @pytest.fixture
