@@ -41,12 +41,14 @@ def make_label(item: ScoredItem, sentiment: Sentiment | None, topic: str | None,
 
 
 def training_row(label: Label) -> dict[str, Any]:
-    """A row of a labelled training file: ``text``, ``lang``, ``label`` and/or ``topic``, and provenance."""
-    row: dict[str, Any] = {"text": label.text, "lang": label.lang}
-    if label.sentiment is not None:
-        row["label"] = label.sentiment
-    if label.topic is not None:
-        row["topic"] = label.topic
+    """A row of a labelled training file: ``text``, ``lang``, ``label`` and ``topic``, and provenance.
+
+    Every row has both ``label`` and ``topic``, ``""`` (no label, to ``finsentinel train``) where the
+    person gave none: the JSON reader takes a file's columns from its first 10 MB, and would refuse a
+    column first seen after that, e.g. the first topic of a desk that labelled only sentiments at first.
+    """
+    row: dict[str, Any] = {"text": label.text, "lang": label.lang, "label": label.sentiment or "",
+                           "topic": label.topic or ""}
     row.update(id=label.item_id, by=label.by, created_at=label.created_at.isoformat(),
                predicted_label=label.predicted_sentiment, predicted_topic=label.predicted_topic)
     return row
@@ -71,9 +73,9 @@ def export(labels: Sequence[Label], out: Path) -> dict[str, int]:
             raise _unwritable(out, exc) from exc
         raise
     return {
-        "labels": len(rows), "sentiment": sum("label" in r for r in rows), "topic": sum("topic" in r for r in rows),
-        "corrections": sum(r.get("label", r["predicted_label"]) != r["predicted_label"]
-                           or r.get("topic", r["predicted_topic"]) != r["predicted_topic"] for r in rows),
+        "labels": len(rows), "sentiment": sum(r["label"] != "" for r in rows), "topic": sum(r["topic"] != "" for r in rows),
+        "corrections": sum((r["label"] or r["predicted_label"]) != r["predicted_label"]
+                           or (r["topic"] or r["predicted_topic"]) != r["predicted_topic"] for r in rows),
     }
 
 

@@ -60,12 +60,29 @@ def test_the_export_is_a_training_file_oldest_first(tmp_path: Path) -> None:
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert [r["id"] for r in rows] == ["item-000001", "item-000003", "item-000002"]
     assert rows[0] | {"created_at": None} == {
-        "text": "Aurora recalls 48,000 SUVs\nBattery fire risk.", "lang": "en", "label": "negative",
+        "text": "Aurora recalls 48,000 SUVs\nBattery fire risk.", "lang": "en", "label": "negative", "topic": "",
         "id": "item-000001", "by": "ana", "created_at": None, "predicted_label": "neutral", "predicted_topic": "autos"}
     assert [(r.get("label"), r.get("topic")) for r in read_rows(out)] == [
         ("negative", None), ("neutral", None), (None, "markets")]
     assert [p.name for p in out.parent.iterdir()] == ["labels.jsonl"]  # no temporary file left
     assert out.stat().st_mode & 0o777 == 0o644  # a training file for others to read, not mkstemp's 0600
+
+
+def test_an_export_past_the_readers_first_chunk_still_trains(tmp_path: Path) -> None:
+    """The JSON reader takes its columns from the file's first 10 MB: a desk that labelled sentiments
+    for weeks before it labelled a topic must still get a file ``finsentinel train`` reads."""
+    body = "Aurora Motors recalls SUVs over a battery fire risk. " * 25
+    labels = [Label(item_id=f"item-{n:06d}", text=f"{n} {body}", lang="en", sentiment="negative", by="ana",
+                    predicted_sentiment="neutral", predicted_topic="autos", created_at=T0 + timedelta(seconds=n))
+              for n in range(8000)]
+    labels.append(Label(item_id="item-topic1", text="Grid outage", lang="en", topic="energy", by="bo",
+                        predicted_sentiment="neutral", predicted_topic="autos", created_at=T0 + timedelta(days=1)))
+    out = tmp_path / "labels.jsonl"
+    assert export(labels, out)["topic"] == 1
+    assert out.stat().st_size > 10 << 20
+    rows = read_rows(out)
+    assert len(rows) == 8001 and rows[-1] == {"text": "Grid outage", "lang": "en", "topic": "energy"}
+    assert "topic" not in rows[0]
 
 
 @pytest.fixture
