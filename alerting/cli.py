@@ -115,10 +115,10 @@ def cmd_label(args: argparse.Namespace, settings: Settings) -> int:
     import getpass
     from datetime import UTC, datetime
 
-    from alerting.index import make_index
+    from alerting.dashboard.serve import open_index
     from alerting.labels import make_label
 
-    index = make_index(settings.alerting.index)
+    index = open_index(settings.alerting.index)  # a sqlite file that is not there is named, not made
     try:
         item = index.get(args.item_id)
         if item is None:
@@ -139,12 +139,12 @@ def cmd_label(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_labels_export(args: argparse.Namespace, settings: Settings) -> int:
     """``finsentinel labels export --out FILE.jsonl [--since T]``: one JSON object with the counts."""
-    from alerting.index import make_index
+    from alerting.dashboard.serve import open_index
     from alerting.labels import export
     from alerting.views import parse_time
 
     since = parse_time(args.since, "--since")
-    index = make_index(settings.alerting.index)
+    index = open_index(settings.alerting.index)
     try:
         counts = export(index.labels(since=since), args.out)
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
@@ -127,6 +128,23 @@ def test_bad_labels_are_one_line_errors(workdir: Path, capsys: pytest.CaptureFix
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("argv", [["label", "item-000001", "--sentiment", "negative", "--by", "ana"],
+                                  ["labels", "export", "--out", "labels.jsonl"]])
+def test_a_missing_sqlite_index_is_named_not_made(workdir: Path, capsys: pytest.CaptureFixture[str],
+                                                 monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> None:
+    """A wrong alerting.index.path says so, rather than 'no item' or an empty export from a new empty index."""
+    monkeypatch.setenv("FINSENTINEL_ALERTING__INDEX__PATH", "elsewhere/index.sqlite3")
+    assert main(argv) == 2
+    assert "no sqlite index at elsewhere/index.sqlite3" in capsys.readouterr().err
+    assert not (workdir / "elsewhere").exists() and not (workdir / "labels.jsonl").exists()
+    monkeypatch.setenv("FINSENTINEL_ALERTING__INDEX__PATH", "bus.sqlite3")  # another database of the deployment
+    sqlite3.connect(workdir / "bus.sqlite3").execute("CREATE TABLE records (id INTEGER)").connection.close()
+    assert main(argv) == 2
+    assert "bus.sqlite3 is not a FinSentinel index" in capsys.readouterr().err
+    assert sqlite3.connect(workdir / "bus.sqlite3").execute("SELECT name FROM sqlite_master").fetchall() == [
+        ("records",)]  # no index tables added to it
 
 
 @pytest.mark.slow
