@@ -358,6 +358,7 @@ def test_one_keys_buckets_are_a_filter_not_a_terms_source(fake: FakeElasticsearc
 
 def test_labels_are_written_by_item_id_and_read_newest_first(fake: FakeElasticsearch) -> None:
     fake.on("PUT", "/_bulk", _bulk_reply({}))
+    fake.on("HEAD", "/finsentinel-labels", ok({}))
     label = Label(item_id="item-000001", text="Aurora recall", lang="en", sentiment="negative", by="a",
                   created_at=T0)
     fake.on("POST", "/finsentinel-labels/_search", lambda request: ok(
@@ -365,10 +366,26 @@ def test_labels_are_written_by_item_id_and_read_newest_first(fake: FakeElasticse
     index = ElasticIndex(settings_for(fake.url))
     index.upsert_labels([label])
     assert index.labels(since=T0) == [label]
-    bulk, search = fake.requests
+    head, bulk, search = fake.requests
+    assert (head.method, head.path) == ("HEAD", "/finsentinel-labels")
     assert bulk.body[0] == {"index": {"_index": "finsentinel-labels", "_id": "item-000001"}}
     assert search.body["query"] == {"bool": {"filter": [{"range": {"created_at": {"gte": "2026-03-02T09:00:00+00:00"}}}]}}
     assert search.body["sort"] == [{"created_at": "desc"}, {"item_id": "asc"}]
+    index.close()
+
+
+def test_a_label_written_before_ensure_makes_the_labels_index_with_its_mappings(fake: FakeElasticsearch) -> None:
+    """`finsentinel label` against a cluster no worker of this version has ensured: the bulk write would
+    otherwise auto-create the index with dynamic mappings (item_id as text), which no sort could read."""
+    fake.on("PUT", "/_bulk", _bulk_reply({}))
+    fake.on("PUT", "/finsentinel-labels", ok())
+    index = ElasticIndex(settings_for(fake.url, es_replicas=2))
+    index.upsert_labels([Label(item_id="item-000001", text="Aurora recall", lang="en", sentiment="negative",
+                               by="a", created_at=T0)])
+    assert [f"{r.method} {r.path}" for r in fake.requests] == [
+        "HEAD /finsentinel-labels", "PUT /finsentinel-labels", "PUT /_bulk"]
+    assert fake.requests[1].body == {"mappings": layout.label_mappings(),
+                                     "settings": {"number_of_shards": 1, "number_of_replicas": 2}}
     index.close()
 
 

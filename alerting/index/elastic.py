@@ -156,9 +156,13 @@ class ElasticIndex:
                 self._create(es, layout.first_index(self.alias), aliases={self.alias: {"is_write_index": True}})
             for name, mappings in ((self.alerts_index, layout.alert_mappings()),
                                    (self.labels_index, layout.label_mappings())):
-                if not es.indices.exists(index=name):
-                    self._create(es, name, mappings=mappings,
-                                 settings={"number_of_shards": 1, "number_of_replicas": s.es_replicas})
+                self._create_small(es, name, mappings)
+
+    def _create_small(self, es: Elasticsearch, index: str, mappings: dict[str, Any]) -> None:
+        """Create a one-shard index (alerts, labels) with its explicit mappings if it is missing."""
+        if not es.indices.exists(index=index):
+            self._create(es, index, mappings=mappings,
+                         settings={"number_of_shards": 1, "number_of_replicas": self.settings.es_replicas})
 
     @staticmethod
     def _create(es: Elasticsearch, index: str, **body: Any) -> None:
@@ -349,6 +353,11 @@ class ElasticIndex:
         self._put("alerts", self.alerts_index, {a.id: layout.alert_document(a) for a in alerts})
 
     def upsert_labels(self, labels: Sequence[Label]) -> None:
+        if labels:
+            # `finsentinel label` may come before any worker of this version ran ensure(); the bulk write
+            # would auto-create the index with dynamic mappings (item_id as text: labels() could not sort)
+            with self._guard("create the labels index") as es:
+                self._create_small(es, self.labels_index, layout.label_mappings())
         self._put("labels", self.labels_index, {lb.item_id: layout.label_document(lb) for lb in labels})
 
     def labels(self, since: datetime | None = None, limit: int | None = None) -> list[Label]:
