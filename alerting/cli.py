@@ -115,7 +115,7 @@ def cmd_label(args: argparse.Namespace, settings: Settings) -> int:
     import getpass
     from datetime import UTC, datetime
 
-    from alerting.dashboard.serve import open_index
+    from alerting.index import open_index
     from alerting.labels import make_label
 
     index = open_index(settings.alerting.index)  # a sqlite file that is not there is named, not made
@@ -139,7 +139,7 @@ def cmd_label(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_labels_export(args: argparse.Namespace, settings: Settings) -> int:
     """``finsentinel labels export --out FILE.jsonl [--since T]``: one JSON object with the counts."""
-    from alerting.dashboard.serve import open_index
+    from alerting.index import open_index
     from alerting.labels import export
     from alerting.views import parse_time
 

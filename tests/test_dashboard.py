@@ -21,7 +21,8 @@ from fastapi.testclient import TestClient
 
 from alerting.dashboard import data
 from alerting.dashboard.app import create_app
-from alerting.dashboard.serve import _loopback, bind, open_index
+from alerting.dashboard.serve import _loopback, bind
+from alerting.index import open_index
 from alerting.index.sqlite import SqliteIndex
 from alerting.views import parse_time, safe_url
 from finsentinel.errors import ConfigError, IndexStoreError

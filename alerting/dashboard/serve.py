@@ -5,46 +5,13 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
-import sqlite3
 from pathlib import Path
 
-from alerting.index.base import Index
+from alerting.index import open_index
 from finsentinel.errors import ConfigError
 from finsentinel.settings import IndexSettings
 
 log = logging.getLogger(__name__)
-
-
-def open_index(settings: IndexSettings) -> Index:
-    """The configured index, checked to answer; a sqlite file must exist already (the dashboard only reads)."""
-    from alerting.index import make_index
-
-    if settings.backend == "sqlite" and not Path(settings.path).is_file():
-        raise ConfigError(
-            f"no sqlite index at {settings.path}: run `finsentinel alert` (or `make demo`, then "
-            "`finsentinel dashboard --index demo-workspace/index.sqlite3`) to fill one, or set alerting.index.path"
-        )
-    if settings.backend == "sqlite" and not _holds_items(Path(settings.path)):
-        # opening another file as an index would add the index's tables to it
-        raise ConfigError(
-            f"{settings.path} is not a FinSentinel index (no items table); expected the index file, e.g. "
-            "demo-workspace/index.sqlite3, not the bus or ingest database beside it"
-        )
-    index = make_index(settings)
-    index.count()  # fail here, with the backend's own message, rather than on the first page view
-    return index
-
-
-def _holds_items(path: Path) -> bool:
-    """Whether the sqlite file at ``path`` has the index's ``items`` table (read without writing)."""
-    try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-        try:
-            return db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='items'").fetchone() is not None
-        finally:
-            db.close()
-    except sqlite3.Error:  # not a database at all
-        return False
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -80,7 +47,7 @@ def serve(settings: IndexSettings, watchlist: Path | None, host: str, port: int,
     from nlp.linking import Watchlist
 
     names = {c.id: c.name for c in Watchlist.load(watchlist).companies}
-    index = open_index(settings)
+    index = open_index(settings)  # a sqlite file must be an index already: the dashboard only reads
     sock = bind(host, port)
     shown = f"[{host}]" if ":" in host else host
     log.info("dashboard: http://%s:%d/ over the %s index", shown, sock.getsockname()[1], settings.backend)
