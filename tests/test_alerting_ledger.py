@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,35 @@ def test_a_ledger_cut_off_while_it_was_made_is_seeded_again_not_read_as_empty(tm
     empty = tmp_path / "empty.sqlite3"
     DeliveryLedger(empty).record(["hook"], [])  # made and seeded with nothing: it exists
     assert DeliveryLedger(empty).exists()
+
+
+def test_a_sink_added_later_starts_from_the_stored_alerts_then_hears_what_is_new(tmp_path: Path) -> None:
+    ledger = DeliveryLedger(tmp_path / "deliveries.sqlite3")
+    hook = Sink("hook")
+    _run([hook], ledger, [[ALERT]], known=[])
+    assert hook.sent == [ALERT]
+    slack, hook = Sink("slack"), Sink("hook")  # a restart with a webhook added to the settings
+    _run([hook, slack], ledger, [[ALERT]], known=[ALERT])
+    assert slack.sent == [] and hook.sent == []  # no storm of every stored alert into the new channel
+    new = make_alert("topic", "regulation", ALERT.start + timedelta(hours=5))
+    _run([Sink("hook"), slack], ledger, [[ALERT, new]], known=[ALERT])
+    assert slack.sent == [new]
+
+
+def test_a_ledger_from_before_the_sinks_table_knows_its_sinks_by_their_deliveries(tmp_path: Path) -> None:
+    path = tmp_path / "deliveries.sqlite3"
+    with sqlite3.connect(path) as db:  # as the previous version wrote it: deliveries only
+        db.execute("CREATE TABLE deliveries (sink TEXT NOT NULL, alert_id TEXT NOT NULL, alert TEXT NOT NULL, "
+                   "PRIMARY KEY (sink, alert_id))")
+        db.execute("INSERT INTO deliveries VALUES ('hook', ?, ?)", (ALERT.id, ALERT.to_json().decode()))
+    db.close()
+    ledger = DeliveryLedger(path)
+    assert ledger.exists() and ledger.sinks() == {"hook"}
+    hook, slack = Sink("hook"), Sink("slack")
+    new = make_alert("topic", "regulation", ALERT.start + timedelta(hours=5))
+    _run([hook, slack], ledger, [[ALERT, new]], known=[ALERT])
+    assert hook.sent == [new] and slack.sent == [new]
+    assert ledger.sinks() == {"hook", "slack"}
 
 
 def test_humans_hear_of_transitions_across_a_restart(tmp_path: Path) -> None:

@@ -130,8 +130,9 @@ class Notifier:
     """Sends new and changed alerts to every sink without letting one sink hold up another.
 
     ``known``: alerts delivered before (not sent again). With a ``ledger``, each sink starts from
-    the alerts the ledger says it delivered instead, and ``known`` only seeds a ledger file that
-    does not exist yet (so that a first ledger does not re-send every stored alert).
+    the alerts the ledger says it delivered instead, and ``known`` only seeds a ledger that does not
+    exist yet, or a sink new to it (so that neither a first ledger nor a webhook added later re-sends
+    every stored alert).
     """
 
     def __init__(self, sinks: Sequence[Sink], retries: int = 3, backoff_s: float = 1.0, max_backoff_s: float = 30.0,
@@ -141,8 +142,12 @@ class Notifier:
         self.known: dict[str, Alert] = {a.id: a for a in known}
         self.ledger = ledger
         self._workers = [_Worker(s, retries, backoff_s, max_backoff_s, queue_size, ledger) for s in sinks]
-        if ledger is not None and not ledger.exists():
-            ledger.record([ledger_key(s) for s in sinks], known)
+        if ledger is not None:  # a new ledger, or a sink new to it, starts from the stored alerts
+            fresh = not ledger.exists()
+            have = set() if fresh else ledger.sinks()
+            new = [key for key in map(ledger_key, sinks) if key not in have]
+            if fresh or new:
+                ledger.record(new, known)
         for worker in self._workers:
             worker.seen = ledger.delivered(ledger_key(worker.sink)) if ledger is not None else dict(self.known)
             worker.start()

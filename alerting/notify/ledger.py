@@ -23,14 +23,11 @@ from finsentinel.sqlite_tx import immediate
 
 log = logging.getLogger(__name__)
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS deliveries (
-    sink TEXT NOT NULL,
-    alert_id TEXT NOT NULL,
-    alert TEXT NOT NULL,
-    PRIMARY KEY (sink, alert_id)
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS deliveries (sink TEXT NOT NULL, alert_id TEXT NOT NULL, alert TEXT NOT NULL, "
+    "PRIMARY KEY (sink, alert_id))",
+    "CREATE TABLE IF NOT EXISTS sinks (sink TEXT PRIMARY KEY)",  # every sink it keeps a record for
 )
-"""
 
 
 class DeliveryLedger:
@@ -87,8 +84,21 @@ class DeliveryLedger:
         """Note ``alerts`` as delivered to every sink in ``keys`` (the newest version replaces the older)."""
         rows = [(key, a.id, a.to_json().decode("utf-8")) for a in alerts for key in keys]
         with self._lock, immediate(self._db()) as db:
-            db.execute(_SCHEMA)  # made even with nothing to record: a ledger that exists is never seeded again
+            for statement in _SCHEMA:  # made even with nothing to record: a ledger that exists is not seeded again
+                db.execute(statement)
+            db.executemany("INSERT OR IGNORE INTO sinks (sink) VALUES (?)", [(key,) for key in keys])
             db.executemany("INSERT OR REPLACE INTO deliveries (sink, alert_id, alert) VALUES (?, ?, ?)", rows)
+
+    def sinks(self) -> set[str]:
+        """The sink keys this ledger has been keeping a record for (a sink not among them is new to it)."""
+        with self._lock:
+            if not self._has_table():
+                return set()
+            db = self._db()
+            # a ledger from before the sinks table knows its sinks by their deliveries alone
+            legacy = {k for (k,) in db.execute("SELECT DISTINCT sink FROM deliveries")}
+            has_sinks = db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='sinks'").fetchone()
+            return legacy | ({k for (k,) in db.execute("SELECT sink FROM sinks")} if has_sinks else set())
 
     def close(self) -> None:
         """Close the connection."""
