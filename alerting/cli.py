@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 
 from finsentinel.errors import ConfigError
 from finsentinel.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction) -> None:
@@ -149,7 +152,10 @@ def cmd_labels_export(args: argparse.Namespace, settings: Settings) -> int:
         counts = export(index.labels(since=since), args.out)
     finally:
         index.close()
-    sys.stdout.write(json.dumps({"out": str(args.out), **counts}) + "\n")
+    if not counts["labels"]:
+        log.warning("labels export: no labels%s; %s left as it was", f" since {since.isoformat()}" if since else "",
+                    args.out)
+    sys.stdout.write(json.dumps({"out": str(args.out), **counts}, ensure_ascii=False) + "\n")
     return 0
 
 

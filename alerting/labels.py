@@ -55,8 +55,13 @@ def training_row(label: Label) -> dict[str, Any]:
 
 
 def export(labels: Sequence[Label], out: Path) -> dict[str, int]:
-    """Write ``labels`` as JSONL training rows, oldest first, atomically; counts of what was written."""
+    """Write ``labels`` as JSONL training rows, oldest first, atomically; counts of what was written.
+
+    No labels, no file: an earlier export at ``out`` is left as it was (an empty one would replace
+    it, and ``finsentinel train`` refuses an empty file anyway)."""
     rows = [training_row(lb) for lb in sorted(labels, key=lambda lb: (lb.created_at, lb.item_id))]
+    if not rows:
+        return {"labels": 0, "sentiment": 0, "topic": 0, "corrections": 0}
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)

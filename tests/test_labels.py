@@ -111,8 +111,10 @@ def test_label_then_export_from_the_command_line(workdir: Path, capsys: pytest.C
     assert [(r["text"], r.get("label"), r.get("topic")) for r in read_rows(workdir / "labels.jsonl")] == [
         ("极光汽车召回\nBattery fire risk.", None, "energy"),
         ("Aurora recalls 48,000 SUVs\nBattery fire risk.", "positive", None)]
-    assert main(["labels", "export", "--out", "later.jsonl", "--since", "2999-01-01"]) == 0
+    before = (workdir / "labels.jsonl").read_bytes()
+    assert main(["labels", "export", "--out", "labels.jsonl", "--since", "2999-01-01"]) == 0
     assert json.loads(capsys.readouterr().out)["labels"] == 0
+    assert (workdir / "labels.jsonl").read_bytes() == before  # no labels: the earlier export is left alone
 
 
 @pytest.mark.parametrize(("argv", "message"), [
@@ -125,6 +127,8 @@ def test_label_then_export_from_the_command_line(workdir: Path, capsys: pytest.C
 ])
 def test_bad_labels_are_one_line_errors(workdir: Path, capsys: pytest.CaptureFixture[str], argv: list[str],
                                         message: str) -> None:
+    assert main(["label", "item-000001", "--sentiment", "negative", "--by", "ana"]) == 0  # one to export
+    capsys.readouterr()
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
