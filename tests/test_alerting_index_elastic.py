@@ -319,9 +319,10 @@ def test_bucket_counts_page_through_a_composite_aggregation(fake: FakeElasticsea
     t0_ms = int(T0.timestamp() * 1000)
     replies = [
         {"c": {"after_key": {"b": t0_ms, "k": "b"}, "buckets": [
-            {"key": {"b": t0_ms, "k": "a"}, "doc_count": 3, "neg": {"doc_count": 1}},
-            {"key": {"b": t0_ms, "k": "b"}, "doc_count": 1, "neg": {"doc_count": 0}}]}},
-        {"c": {"buckets": [{"key": {"b": t0_ms + hour_ms, "k": "a"}, "doc_count": 2, "neg": {"doc_count": 2}}]}},
+            {"key": {"b": t0_ms, "k": "a"}, "doc_count": 3, "neg": {"doc_count": 1}, "pos": {"doc_count": 2}},
+            {"key": {"b": t0_ms, "k": "b"}, "doc_count": 1, "neg": {"doc_count": 0}, "pos": {"doc_count": 0}}]}},
+        {"c": {"buckets": [{"key": {"b": t0_ms + hour_ms, "k": "a"}, "doc_count": 2, "neg": {"doc_count": 2},
+                            "pos": {"doc_count": 0}}]}},
     ]
 
     def search(request: Request) -> tuple[int, Any]:
@@ -330,13 +331,15 @@ def test_bucket_counts_page_through_a_composite_aggregation(fake: FakeElasticsea
     fake.on("POST", "/finsentinel-news/_search", search)
     index = ElasticIndex(settings_for(fake.url))
     counts = index.bucket_counts(T0, T0 + timedelta(hours=2), 60, "entity")
-    assert [(c.start - T0, c.key, c.total, c.negative) for c in counts] == [
-        (timedelta(0), "a", 3, 1), (timedelta(0), "b", 1, 0), (timedelta(hours=1), "a", 2, 2)]
+    assert [(c.start - T0, c.key, c.total, c.negative, c.positive) for c in counts] == [
+        (timedelta(0), "a", 3, 1, 2), (timedelta(0), "b", 1, 0, 0), (timedelta(hours=1), "a", 2, 2, 0)]
     first, second = (r.body for r in fake.requests)
     sources = first["aggs"]["c"]["composite"]["sources"]
     assert sources == [{"b": {"date_histogram": {"field": "@timestamp", "fixed_interval": "60m"}}},
                        {"k": {"terms": {"field": "entities"}}}]
     assert second["aggs"]["c"]["composite"]["after"] == {"b": t0_ms, "k": "b"}
+    assert first["aggs"]["c"]["aggs"] == {"neg": {"filter": {"term": {"sentiment": "negative"}}},
+                                          "pos": {"filter": {"term": {"sentiment": "positive"}}}}
     with pytest.raises(IndexStoreError, match="expected by="):
         index.bucket_counts(T0, T0, 60, "company")  # type: ignore[arg-type]
     index.close()
@@ -345,10 +348,10 @@ def test_bucket_counts_page_through_a_composite_aggregation(fake: FakeElasticsea
 def test_one_keys_buckets_are_a_filter_not_a_terms_source(fake: FakeElasticsearch) -> None:
     t0_ms = int(T0.timestamp() * 1000)
     fake.on("POST", "/finsentinel-news/_search", lambda request: ok({"hits": {"hits": []}, "aggregations": {
-        "c": {"buckets": [{"key": {"b": t0_ms}, "doc_count": 4, "neg": {"doc_count": 3}}]}}}))
+        "c": {"buckets": [{"key": {"b": t0_ms}, "doc_count": 4, "neg": {"doc_count": 3}, "pos": {"doc_count": 1}}]}}}))
     index = ElasticIndex(settings_for(fake.url))
     counts = index.bucket_counts(T0, T0 + timedelta(hours=2), 60, "entity", key="aurora-motors")
-    assert counts == [BucketCount(T0, "aurora-motors", 4, 3)]
+    assert counts == [BucketCount(T0, "aurora-motors", 4, 3, 1)]
     body = fake.requests[0].body
     assert body["query"]["bool"]["filter"][1] == {"term": {"entities": "aurora-motors"}}
     assert body["aggs"]["c"]["composite"]["sources"] == [

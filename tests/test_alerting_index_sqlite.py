@@ -131,3 +131,22 @@ def test_an_index_written_before_fetch_times_had_a_column_gains_it_filled(tmp_pa
     index = SqliteIndex(path)
     assert [i.id for i in index.query(fetched_after=T0 + 5 * MIN)] == ["item-000002", "item-000001"]
     index.close()
+
+
+def test_an_index_written_before_positive_counts_gains_them_filled(tmp_path: Path) -> None:
+    path = tmp_path / "index.sqlite3"
+    index = SqliteIndex(path)
+    index.upsert([scored(1, sentiment="positive", entities=["aurora-motors"]),
+                  scored(2, sentiment="negative", entities=["aurora-motors"]),
+                  scored(3, sentiment="positive", entities=["aurora-motors", "lumen-pharma"])])
+    index.close()
+    with sqlite3.connect(path) as db:  # the company rows as an older version wrote them
+        db.execute("ALTER TABLE item_entities DROP COLUMN positive")
+    db.close()
+    index = SqliteIndex(path)
+    counts = index.bucket_counts(T0, T0 + 60 * MIN, 60, "entity")
+    assert [(c.key, c.total, c.negative, c.positive) for c in counts] == [
+        ("aurora-motors", 3, 1, 2), ("lumen-pharma", 1, 0, 1)]
+    index.upsert([scored(4, sentiment="positive", entities=["lumen-pharma"])])  # new rows carry it too
+    assert index.bucket_counts(T0, T0 + 60 * MIN, 60, "entity", key="lumen-pharma")[0].positive == 2
+    index.close()

@@ -32,7 +32,7 @@ QueryOrder = Literal["newest", "fetched"]
 
 @dataclass(frozen=True, slots=True)
 class BucketCount:
-    """Items and negative items in one time bucket for one key of a scope."""
+    """Items, negative items and positive items in one time bucket for one key of a scope."""
 
     start: datetime
     """Bucket start, timezone-aware UTC, a multiple of the bucket width since the epoch."""
@@ -40,6 +40,7 @@ class BucketCount:
     """Company id (scope ``entity``), topic name (``topic``) or None (``overall``)."""
     total: int
     negative: int
+    positive: int = 0
 
 
 class BulkItemsError(IndexStoreError):
@@ -98,7 +99,7 @@ class Index(Protocol):
     def bucket_counts(
         self, start: datetime, end: datetime, bucket_minutes: int, by: Scope, key: str | None = None
     ) -> list[BucketCount]:
-        """Totals and negatives per bucket and key in ``[start, end)``, ordered by bucket then key.
+        """Totals, negatives and positives per bucket and key in ``[start, end)``, ordered by bucket then key.
 
         ``key`` keeps one company (``by="entity"``) or topic (``by="topic"``): what one key's
         series costs then does not grow with the number of keys. Ignored for ``overall``.

@@ -322,14 +322,15 @@ class ElasticIndex:
                 if after is not None:
                     composite["after"] = after
                 aggs = {"c": {"composite": composite,
-                              "aggs": {"neg": {"filter": {"term": {"sentiment": "negative"}}}}}}
+                              "aggs": {"neg": {"filter": {"term": {"sentiment": "negative"}}},
+                                       "pos": {"filter": {"term": {"sentiment": "positive"}}}}}}
                 resp = es.search(index=self.alias, query=query, aggs=aggs, size=0,
                                  ignore_unavailable=True, allow_no_indices=True)
                 result = (resp.get("aggregations") or {}).get("c", {"buckets": []})
                 for b in result["buckets"]:
                     when = _EPOCH + timedelta(milliseconds=int(b["key"]["b"]))
                     out.append(BucketCount(when, b["key"].get("k", fixed_key), int(b["doc_count"]),
-                                           int(b["neg"]["doc_count"])))
+                                           int(b["neg"]["doc_count"]), int(b["pos"]["doc_count"])))
                 after = result.get("after_key")
                 if after is None or not result["buckets"]:
                     return out

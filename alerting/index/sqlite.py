@@ -46,6 +46,7 @@ CREATE INDEX IF NOT EXISTS items_pub ON items(pub_us);
 CREATE INDEX IF NOT EXISTS items_topic_pub ON items(topic, pub_us);
 CREATE TABLE IF NOT EXISTS item_entities (
     entity TEXT NOT NULL, pub_us INTEGER NOT NULL, rid INTEGER NOT NULL, negative INTEGER NOT NULL,
+    positive INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (entity, pub_us, rid)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS item_entities_rid ON item_entities(rid);
 CREATE VIRTUAL TABLE IF NOT EXISTS items_fts USING fts5(text, tokenize='trigram', detail='none');
@@ -65,11 +66,17 @@ ON CONFLICT(id) DO UPDATE SET pub_us=excluded.pub_us, source=excluded.source, la
 """
 
 
-def _add_fetch_times(db: sqlite3.Connection) -> None:
-    """Give an index written before items' fetch times had a column that column, filled from the
-    stored items, and its index (what live detection reads new items by). One transaction: a
-    second process opening the file at the same time waits for it, then finds the column."""
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring an index written by an older version up to date: items' fetch times get a column, filled
+    from the stored items, and its index (what live detection reads new items by); company rows get
+    their positive flag, filled from their items. One transaction: a second process opening the file
+    at the same time waits for it, then finds the columns."""
     with immediate(db):
+        if "positive" not in {row[1] for row in db.execute("PRAGMA table_info(item_entities)")}:
+            log.info("sqlite index: adding positive counts to the company rows of an older version")
+            db.execute("ALTER TABLE item_entities ADD COLUMN positive INTEGER NOT NULL DEFAULT 0")
+            db.execute("UPDATE item_entities SET positive = 1 WHERE rid IN "
+                       "(SELECT rid FROM items WHERE sentiment = 'positive')")
         if "fetch_us" not in {row[1] for row in db.execute("PRAGMA table_info(items)")}:
             db.execute("ALTER TABLE items ADD COLUMN fetch_us INTEGER")
         filled = [(to_us(datetime.fromisoformat(when)), rid) for rid, when in
@@ -82,20 +89,19 @@ def _add_fetch_times(db: sqlite3.Connection) -> None:
 
 
 # (pub_us - ((pub_us % :w) + :w) % :w) floors a time to its bucket start, also before 1970.
+_B = "SELECT (pub_us - ((pub_us % :w) + :w) % :w) AS b"
+_ITEM_SUMS = "COUNT(*), SUM(sentiment = 'negative'), SUM(sentiment = 'positive')"
+_ENTITY_SUMS = "COUNT(*), SUM(negative), SUM(positive)"
+_SPAN = "pub_us >= :s AND pub_us < :e"
 _BUCKET_SQL: dict[str, str] = {
-    "entity": "SELECT (pub_us - ((pub_us % :w) + :w) % :w) AS b, entity, COUNT(*), SUM(negative) "
-    "FROM item_entities WHERE pub_us >= :s AND pub_us < :e GROUP BY b, entity ORDER BY b, entity",
-    "topic": "SELECT (pub_us - ((pub_us % :w) + :w) % :w) AS b, topic, COUNT(*), SUM(sentiment = 'negative') "
-    "FROM items WHERE pub_us >= :s AND pub_us < :e GROUP BY b, topic ORDER BY b, topic",
-    "overall": "SELECT (pub_us - ((pub_us % :w) + :w) % :w) AS b, NULL, COUNT(*), SUM(sentiment = 'negative') "
-    "FROM items WHERE pub_us >= :s AND pub_us < :e GROUP BY b ORDER BY b",
+    "entity": f"{_B}, entity, {_ENTITY_SUMS} FROM item_entities WHERE {_SPAN} GROUP BY b, entity ORDER BY b, entity",
+    "topic": f"{_B}, topic, {_ITEM_SUMS} FROM items WHERE {_SPAN} GROUP BY b, topic ORDER BY b, topic",
+    "overall": f"{_B}, NULL, {_ITEM_SUMS} FROM items WHERE {_SPAN} GROUP BY b ORDER BY b",
 }
 # One key's buckets, through the (entity, pub_us) key and the (topic, pub_us) index.
 _KEY_BUCKET_SQL: dict[str, str] = {
-    "entity": "SELECT (pub_us - ((pub_us % :w) + :w) % :w) AS b, entity, COUNT(*), SUM(negative) "
-    "FROM item_entities WHERE entity = :k AND pub_us >= :s AND pub_us < :e GROUP BY b ORDER BY b",
-    "topic": "SELECT (pub_us - ((pub_us % :w) + :w) % :w) AS b, topic, COUNT(*), SUM(sentiment = 'negative') "
-    "FROM items WHERE topic = :k AND pub_us >= :s AND pub_us < :e GROUP BY b ORDER BY b",
+    "entity": f"{_B}, entity, {_ENTITY_SUMS} FROM item_entities WHERE entity = :k AND {_SPAN} GROUP BY b ORDER BY b",
+    "topic": f"{_B}, topic, {_ITEM_SUMS} FROM items WHERE topic = :k AND {_SPAN} GROUP BY b ORDER BY b",
 }
 
 
@@ -171,7 +177,7 @@ class SqliteIndex:
                 conn.execute("PRAGMA wal_autocheckpoint=10000")
                 conn.execute("PRAGMA journal_size_limit=67108864")
                 conn.executescript(_SCHEMA)
-                _add_fetch_times(conn)
+                _migrate(conn)
             except (sqlite3.Error, OSError, ValueError) as exc:
                 raise IndexStoreError(
                     f"cannot open the sqlite index at {self.path}: {exc}; check that alerting.index.path "
@@ -234,14 +240,14 @@ class SqliteIndex:
             )
             fts_rows = [(rids[i.id], search_text(i, self.search_chars)) for i in latest.values()]
             entity_rows = [
-                (e, pub, rids[i.id], int(i.sentiment == "negative"))
+                (e, pub, rids[i.id], int(i.sentiment == "negative"), int(i.sentiment == "positive"))
                 for i, (_, pub, *_rest) in zip(latest.values(), rows, strict=True)
                 for e in sorted(set(i.entities))
             ]
             db.executemany("DELETE FROM item_entities WHERE rid=?", [(r,) for r, _ in fts_rows])
             db.executemany("INSERT OR REPLACE INTO items_fts(rowid, text) VALUES (?,?)", fts_rows)
             db.executemany(
-                "INSERT INTO item_entities(entity, pub_us, rid, negative) VALUES (?,?,?,?)", entity_rows
+                "INSERT INTO item_entities(entity, pub_us, rid, negative, positive) VALUES (?,?,?,?,?)", entity_rows
             )
         return len(latest)
 
@@ -308,7 +314,7 @@ class SqliteIndex:
             sql = _KEY_BUCKET_SQL[by]
         with self._guard("bucket_counts") as db:
             rows = db.execute(sql, params).fetchall()
-        return [BucketCount(from_us(b), key, int(total), int(neg)) for b, key, total, neg in rows]
+        return [BucketCount(from_us(b), key, int(total), int(neg), int(pos)) for b, key, total, neg, pos in rows]
 
     def upsert_alerts(self, alerts: Sequence[Alert]) -> None:
         rows = [

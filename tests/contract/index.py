@@ -211,6 +211,11 @@ class IndexContract:
         assert index.bucket_counts(start, end, 60, "overall", key="ignored") == index.bucket_counts(
             start, end, 60, "overall")
         assert index.bucket_counts(T0, T0 + 3 * h, 180, "overall") == [BucketCount(T0, None, 4, 3)]
+        index.upsert([scored(5, minutes=10, sentiment="positive", topic="earnings", entities=["lumen-pharma"])])
+        assert index.bucket_counts(T0, T0 + h, 60, "overall") == [BucketCount(T0, None, 3, 1, 1)]
+        assert index.bucket_counts(T0, T0 + h, 60, "topic", key="earnings") == [BucketCount(T0, "earnings", 3, 1, 1)]
+        assert index.bucket_counts(T0, T0 + h, 60, "entity") == [
+            BucketCount(T0, "aurora-motors", 2, 1, 0), BucketCount(T0, "lumen-pharma", 2, 0, 1)]
         assert index.bucket_counts(T0 + h, T0 + 2 * h, 30, "overall") == [BucketCount(T0 + h, None, 1, 1)]
         assert all(b.start.tzinfo is not None for b in index.bucket_counts(start, end, 60, "overall"))
 
