@@ -112,9 +112,12 @@ def test_an_inverted_range_is_refused(index: SqliteIndex) -> None:
 def test_overview_counts_every_item_once_and_ranks_companies_by_negatives(index: SqliteIndex) -> None:
     rng = data.resolve_range(index, T0, T0 + timedelta(hours=2))
     view = data.overview(index, rng, NAMES)
-    assert view["totals"] == {"items": 17, "negative": 7, "share": round(7 / 17, 3), "alerts": 1, "open_alerts": 1}
-    assert [(c["name"], c["total"], c["negative"]) for c in view["companies"]] == [
-        ("Aurora Motors", 12, 6), ("Pacific Grid Energy", 5, 1)]
+    assert view["totals"] == {"items": 17, "negative": 7, "positive": 4, "share": round(7 / 17, 3),
+                              "positive_share": round(4 / 17, 3), "net": round(-3 / 17, 3),
+                              "alerts": 1, "open_alerts": 1}
+    assert [(c["name"], c["total"], c["negative"], c["positive"], c["net"]) for c in view["companies"]] == [
+        ("Aurora Motors", 12, 6, 0, -0.5), ("Pacific Grid Energy", 5, 1, 4, 0.6)]
+    assert sum(b["positive"] for b in view["series"]) == 4
     assert [(t["key"], t["negative"]) for t in view["topics"]] == [("autos", 6), ("energy", 1)]
     assert rng.bucket_minutes == 5 and len(view["series"]) == 24  # zero buckets included
     assert sum(b["total"] for b in view["series"]) == 17

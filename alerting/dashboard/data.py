@@ -90,16 +90,23 @@ def resolve_range(index: Index, start: datetime | None, end: datetime | None) ->
 
 def series(index: Index, rng: Range, scope: Scope, key: str | None) -> list[dict[str, Any]]:
     """Items and negatives per chart bucket for one key of ``scope`` (every bucket, zeros included)."""
-    counts = {b.start: (b.total, b.negative)
+    counts = {b.start: (b.total, b.negative, b.positive)
               for b in index.bucket_counts(rng.start, rng.end, rng.bucket_minutes, scope, key=key)}
     out: list[dict[str, Any]] = []
     t = rng.start
     step = timedelta(minutes=rng.bucket_minutes)
     while t < rng.end:
-        total, negative = counts.get(t, (0, 0))
-        out.append({"start": t.isoformat(), "total": total, "negative": negative})
+        total, negative, positive = counts.get(t, (0, 0, 0))
+        out.append({"start": t.isoformat(), "total": total, "negative": negative, "positive": positive})
         t += step
     return out
+
+
+def _shares(total: int, negative: int, positive: int) -> dict[str, Any]:
+    """Counts and shares of one key or range; ``net`` is (positive - negative) / total, in [-1, 1]."""
+    share = (lambda n: round(n / total, 3)) if total else (lambda n: 0.0)
+    return {"total": total, "negative": negative, "positive": positive, "share": share(negative),
+            "positive_share": share(positive), "net": share(positive - negative)}
 
 
 def leaders(index: Index, rng: Range, scope: Scope, names: Mapping[str, str], limit: int) -> list[dict[str, Any]]:
@@ -107,27 +114,24 @@ def leaders(index: Index, rng: Range, scope: Scope, names: Mapping[str, str], li
     # One bucket as wide as the range (aligned to the epoch, so it may split in two): per-key sums
     # for the price of one aggregation, however long the range.
     width = max(1, math.ceil((rng.end - rng.start).total_seconds() / 60))
-    sums: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    sums: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     for b in index.bucket_counts(rng.start, rng.end, width, scope):
         if b.key is not None:
-            sums[b.key][0] += b.total
-            sums[b.key][1] += b.negative
+            for i, n in enumerate((b.total, b.negative, b.positive)):
+                sums[b.key][i] += n
     top = sorted(sums.items(), key=lambda kv: (-kv[1][1], -kv[1][0], kv[0]))[:limit]
-    return [
-        {"key": k, "name": names.get(k, k), "total": t, "negative": n, "share": round(n / t, 3) if t else 0.0}
-        for k, (t, n) in top
-    ]
+    return [{"key": k, "name": names.get(k, k), **_shares(t, n, p)} for k, (t, n, p) in top]
 
 
 def overview(index: Index, rng: Range, names: Mapping[str, str], limit: int = 20) -> dict[str, Any]:
     """Everything the dashboard's first screen shows for a range."""
     chart = series(index, rng, "overall", None)
-    total = sum(b["total"] for b in chart)
-    negative = sum(b["negative"] for b in chart)
+    sums = {name: sum(b[name] for b in chart) for name in ("total", "negative", "positive")}
     alerts = index.alerts(start=rng.start, end=rng.end, limit=None)  # all counted, ``limit`` listed
+    totals = _shares(sums["total"], sums["negative"], sums["positive"])
     return {
         "range": rng.as_json(),
-        "totals": {"items": total, "negative": negative, "share": round(negative / total, 3) if total else 0.0,
+        "totals": {"items": totals.pop("total"), **totals,
                    "alerts": len(alerts), "open_alerts": sum(a.status != "resolved" for a in alerts)},
         "series": chart,
         "companies": leaders(index, rng, "entity", names, limit),

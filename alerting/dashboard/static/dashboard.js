@@ -62,7 +62,8 @@ function setRange(range) {
 function kpis(t) {
   const box = $("kpis");
   box.replaceChildren(
-    ...[["items", t.items], ["negative", t.negative], ["negative share", pct(t.share)],
+    ...[["items", t.items], ["negative", `${t.negative} (${pct(t.share)})`],
+        ["positive", `${t.positive} (${pct(t.positive_share)})`], ["net sentiment", signed(t.net)],
         ["alerts", `${t.alerts} (${t.open_alerts} open)`]]
       .map(([name, value]) => el("div", { class: "kpi" }, el("b", {}, value), el("span", {}, name))));
 }
@@ -84,9 +85,13 @@ function chart(series, alerts, bucketMinutes) {
   series.forEach((b, i) => {
     const x = left + i * bw, w = Math.max(1, bw - 1);
     const g = svg("g");
-    const tip = svg("title"); tip.textContent = `${fmtTime(b.start)}: ${b.total} items, ${b.negative} negative`;
+    const tip = svg("title");
+    tip.textContent = `${fmtTime(b.start)}: ${b.total} items, ${b.negative} negative, ${b.positive} positive`;
+    // stacked from the axis: negative, neutral, positive on top
+    const stack = b.negative + (b.total - b.negative - b.positive);
     g.append(tip,
-      svg("rect", { x, y: y(b.total), width: w, height: H - bottom - y(b.total), fill: "#b8c4d0" }),
+      svg("rect", { x, y: y(b.total), width: w, height: H - bottom - y(b.total), fill: "#27ae60" }),
+      svg("rect", { x, y: y(stack), width: w, height: H - bottom - y(stack), fill: "#b8c4d0" }),
       svg("rect", { x, y: y(b.negative), width: w, height: H - bottom - y(b.negative), fill: "#c0392b" }));
     root.append(g);
   });
@@ -105,19 +110,26 @@ function chart(series, alerts, bucketMinutes) {
   box.replaceChildren(root);
 }
 
-function shareBar(share) {  // CSSOM, not a style attribute: the page's CSP allows no inline styles
-  const bar = el("span", { class: "bar" });
-  bar.style.width = `${Math.round(80 * share)}px`;
-  return bar;
+const signed = (x) => (x > 0 ? "+" : "") + x.toFixed(2);
+
+function shareBar(r) {  // negative | neutral | positive, 90px in all; CSSOM, as the CSP allows no inline styles
+  const part = (cls, share) => {
+    const bar = el("span", { class: `bar ${cls}` });
+    bar.style.width = `${Math.round(90 * share)}px`;
+    return bar;
+  };
+  return el("span", { class: "bars", title: `negative ${pct(r.share)}, positive ${pct(r.positive_share)}` },
+    part("neg", r.share), part("neu", Math.max(0, 1 - r.share - r.positive_share)), part("pos", r.positive_share));
 }
 
 function leaderTable(table, rows, scope) {
   const head = el("tr", {}, el("th", {}, scope === "entity" ? "company" : "topic"), el("th", { class: "num" }, "items"),
-    el("th", { class: "num" }, "negative"), el("th", {}, "share"));
+    el("th", { class: "num" }, "negative"), el("th", { class: "num" }, "positive"), el("th", {}, "sentiment"),
+    el("th", { class: "num" }, "net"));
   const body = rows.map((r) => {
     const tr = el("tr", { class: "pick", title: "show only this" }, el("td", {}, r.name), el("td", { class: "num" }, r.total),
-      el("td", { class: "num" }, r.negative),
-      el("td", {}, shareBar(r.share), " ", pct(r.share)));
+      el("td", { class: "num" }, r.negative), el("td", { class: "num" }, r.positive),
+      el("td", {}, shareBar(r)), el("td", { class: "num" }, signed(r.net)));
     tr.addEventListener("click", () => select(scope, r.key, `${scope === "entity" ? "Company" : "Topic"}: ${r.name}`));
     return tr;
   });
