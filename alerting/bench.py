@@ -97,13 +97,15 @@ def bench_index(settings: IndexSettings, docs: int = 20_000, batch: int = 500, p
     }
 
 
-def bench_detect(settings: DetectSettings, history: int = 100_000, batch: int = 200, runs: int = 5) -> dict[str, Any]:
+def bench_detect(settings: DetectSettings, history: int = 100_000, batch: int = 200, runs: int = 5,
+                 companies: int = 0) -> dict[str, Any]:
     """Time the alert worker's detection over ``history`` indexed items (7 s apart: 100,000 are
-    eight days), then ``runs`` runs after ``batch`` new items each, and one detection that
-    re-reads the whole index (``run_detection``) for comparison. Embedded index, temporary file."""
+    eight days; ``companies`` > 0 names that many companies instead of the eight demo ones), then
+    ``runs`` runs after ``batch`` new items each, and one detection that re-reads the whole index
+    (``run_detection``) for comparison. Embedded index, temporary file."""
     from alerting.stage import LiveDetection, run_detection
 
-    items = news_items(history + batch * runs)
+    items = news_items(history + batch * runs, companies=companies)
     with tempfile.TemporaryDirectory(prefix="finsentinel-bench-") as tmp:
         index = SqliteIndex(Path(tmp) / "index.sqlite3")
         try:
@@ -126,7 +128,8 @@ def bench_detect(settings: DetectSettings, history: int = 100_000, batch: int = 
             index.close()
     run = sorted(times)[len(times) // 2]
     return {
-        "history": history, "batch": batch, "runs": runs, "first_run_s": round(first, 3),
+        "history": history, "companies": companies or len(_COMPANIES), "batch": batch, "runs": runs,
+        "first_run_s": round(first, 3),
         "run_s": round(run, 3), "max_run_s": round(max(times), 3), "full_rerun_s": round(full, 3),
         "speedup": round(full / run, 1),
     }

@@ -80,6 +80,8 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     detect_bench.add_argument("--history", type=int, default=100_000, help="items indexed first (default 100000)")
     detect_bench.add_argument("--batch", type=int, default=200, help="new items before each timed run (200)")
     detect_bench.add_argument("--runs", type=int, default=5, help="timed runs (default 5)")
+    detect_bench.add_argument("--companies", type=int, default=0,
+                              help="distinct companies the items name (default 0: the eight demo names)")
     detect_bench.set_defaults(func=cmd_bench_detect)
 
 
@@ -172,10 +174,11 @@ def cmd_bench_detect(args: argparse.Namespace, settings: Settings) -> int:
     """``finsentinel bench detect [--json]``: one JSON object with ``run_s`` and ``full_rerun_s``."""
     from alerting.bench import bench_detect
 
-    for name in ("history", "batch", "runs"):
-        if getattr(args, name) < 1:
-            raise ConfigError(f"bench detect: expected --{name} >= 1, got {getattr(args, name)}")
-    result = bench_detect(settings.alerting.detect, history=args.history, batch=args.batch, runs=args.runs)
+    for name, least in (("history", 1), ("batch", 1), ("runs", 1), ("companies", 0)):
+        if getattr(args, name) < least:
+            raise ConfigError(f"bench detect: expected --{name} >= {least}, got {getattr(args, name)}")
+    result = bench_detect(settings.alerting.detect, history=args.history, batch=args.batch, runs=args.runs,
+                          companies=args.companies)
     sys.stdout.write(json.dumps(result) + "\n")
     return 0
 

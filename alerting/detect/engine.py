@@ -63,22 +63,35 @@ class Baseline:
         """Baseline negative share, shrunk towards ``prior``."""
         return (self._neg + self.prior_weight * prior) / (self._tot + self.prior_weight)
 
+    # Both updates run for every key in every bucket (thousands of companies, mostly without items
+    # in a given bucket): written out with locals instead of the properties and min/max, the same
+    # arithmetic in the same order, so the results are the same to the bit.
     def update_count(self, value: float) -> None:
         """Learn one bucket's count, moved at most ``clip`` deviations from the level."""
-        level = self.level
-        if self._w:
-            bound = self.clip * max(self.deviation, 1.0)
-            value = min(max(value, level - bound), level + bound)
-        self._d = self.decay * self._d + abs(value - level)
-        self._x = self.decay * self._x + value
-        self._w = self.decay * self._w + 1.0
+        w = self._w
+        level = self._x / w if w else 0.0
+        if w:
+            deviation = self._d / w
+            bound = self.clip * (deviation if deviation > 1.0 else 1.0)
+            low, high = level - bound, level + bound
+            value = low if value < low else (high if value > high else value)
+        decay = self.decay
+        self._d = decay * self._d + abs(value - level)
+        self._x = decay * self._x + value
+        self._w = decay * w + 1.0
         self.buckets += 1
 
     def update_share(self, negative: float, total: float, share: float) -> None:
         """Learn one bucket's share; negatives beyond ``clip`` binomial deviations are not learned."""
-        bound = share * total + self.clip * max(math.sqrt(total * share * (1.0 - share)), 1.0)
-        self._neg = self.decay * self._neg + min(negative, bound)
-        self._tot = self.decay * self._tot + total
+        decay = self.decay
+        if not total:  # no items: nothing above the bound (which is at least ``clip``) to cut
+            self._neg = decay * self._neg + negative
+            self._tot = decay * self._tot + total
+            return
+        spread = math.sqrt(total * share * (1.0 - share))
+        bound = share * total + self.clip * (spread if spread > 1.0 else 1.0)
+        self._neg = decay * self._neg + (negative if negative < bound else bound)
+        self._tot = decay * self._tot + total
 
 
 class Seasonality:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from scipy.stats import binomtest
 
@@ -42,9 +42,12 @@ class Cell:
     negatives: list[ScoredItem] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
-    """One bucket of one key as the scan saw it, with the baseline learned before it."""
+class Step(NamedTuple):
+    """One bucket of one key as the scan saw it, with the baseline learned before it.
+
+    A named tuple, not a frozen dataclass: one is made for every key in every bucket, and a frozen
+    dataclass's ``__init__`` (a ``object.__setattr__`` per field) was most of the detector's time
+    with thousands of companies."""
 
     negative: float
     total: float
