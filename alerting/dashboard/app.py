@@ -60,7 +60,7 @@ def create_app(index: Index, names: Mapping[str, str], credentials: tuple[str, s
     app.mount("/static", StaticFiles(packages=[("alerting.dashboard", "static")]), name="static")
 
     @app.middleware("http")
-    async def _headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def _auth_and_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         if credentials is not None and request.url.path != "/healthz" and not _basic_auth_ok(
                 request.headers.get("authorization"), *credentials):
             response: Response = JSONResponse({"detail": "this dashboard needs a user name and password"},
