@@ -382,8 +382,10 @@ def test_a_chart_of_one_bar_draws_its_alert_window_and_time_label_inside_it(tmp_
             [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
              "--dump-dom", url], capture_output=True, text=True, timeout=120, check=True).stdout
     assert "bars of 5 minutes" in dom
-    # the first minute of the five: a fifth of the plot's 960 units, not a sixtieth of an hour's
-    assert re.search(r'<rect x="40" y="8" width="192(\.0+\d*)?" height="192"', dom), dom
+    width = float(re.search(r'viewBox="0 0 ([\d.]+) 220"', dom).group(1))  # type: ignore[union-attr]
+    window = re.search(r'<rect x="40" y="8" width="([\d.]+)" height="192"', dom)
+    # the first minute of the five: a fifth of the plot's width, not a sixtieth of an hour's
+    assert window is not None and float(window.group(1)) == pytest.approx((width - 40) / 5), dom
     assert '<text x="40" y="215" text-anchor="start">03-02 00:00</text>' in dom  # not cut off at the left
 
 

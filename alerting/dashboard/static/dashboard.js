@@ -68,10 +68,14 @@ function kpis(t) {
       .map(([name, value]) => el("div", { class: "kpi" }, el("b", {}, value), el("span", {}, name))));
 }
 
+let lastChart = null;  // drawn again at the new width when the window is resized
+
 function chart(series, alerts, bucketMinutes) {
   const box = $("chart");
+  lastChart = [series, alerts, bucketMinutes];
   if (!series.length) { box.replaceChildren(el("p", { class: "muted" }, "no buckets in this range")); return; }
-  const W = 1000, H = 220, left = 40, bottom = 20, top = 8;
+  // one user unit per CSS pixel, so the stretched drawing does not stretch its text
+  const W = Math.max(300, box.clientWidth || 1000), H = 220, left = 40, bottom = 20, top = 8;
   const max = Math.max(1, ...series.map((b) => b.total));
   const bw = (W - left) / series.length;
   const y = (v) => H - bottom - (v / max) * (H - bottom - top);
@@ -233,5 +237,10 @@ document.addEventListener("DOMContentLoaded", () => {
   $("clear-scope").addEventListener("click", () => select("overall", null, "Everything"));
   $("item-filter").addEventListener("submit", (e) => { e.preventDefault(); loadItems().catch(showError); });
   window.addEventListener("hashchange", () => { scopeFromHash(); loadScope().catch(showError); });
+  let resizing = null;
+  window.addEventListener("resize", () => {
+    clearTimeout(resizing);
+    resizing = setTimeout(() => { if (lastChart) chart(...lastChart); }, 150);
+  });
   load();
 });
