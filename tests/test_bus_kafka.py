@@ -364,6 +364,7 @@ def test_the_compose_workers_environment_selects_this_bus(tmp_path: Path, monkey
     assert env["FINSENTINEL_KAFKA_BOOTSTRAP"] == "kafka:9092"
     assert {"ingest", "classify", "alert", "dashboard", "kafka", "elasticsearch", "kibana"} <= set(compose["services"])
     assert compose["services"]["dashboard"]["command"][:1] == ["dashboard"]
+    assert "/healthz" in " ".join(compose["services"]["dashboard"]["healthcheck"]["test"])
     assert "models" in compose["volumes"]
 
 
