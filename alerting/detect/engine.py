@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -94,6 +94,36 @@ class Baseline:
         self._tot = decay * self._tot + total
 
 
+    def idle(self, lo: int, hi: int, keep: int, overall: Mapping[int, Step], steps: dict[int, Step]) -> None:
+        """Learn buckets ``lo`` .. ``hi`` in which the key had no items, as :meth:`KeyScan.step` would
+        (``update_count(0.0)``, ``update_share(0.0, 0.0, share)``): the same arithmetic in the same
+        order, in a loop over locals, since most keys of a large watchlist have no items in most
+        buckets. The step of each bucket from ``keep`` on goes to ``steps``, with the prior and factor
+        of ``overall``'s step."""
+        w, x, d, neg, tot = self._w, self._x, self._d, self._neg, self._tot
+        decay, clip, weight = self.decay, self.clip, self.prior_weight
+        for bucket in range(lo, hi + 1):
+            level = x / w if w else 0.0
+            if bucket >= keep:
+                ref = overall[bucket]
+                steps[bucket] = Step(0.0, 0.0, level, (neg + weight * ref.baseline) / (tot + weight), ref.factor)
+            if w:  # update_count(0.0): the value moved at most ``bound`` from the level
+                deviation = d / w
+                bound = clip * (deviation if deviation > 1.0 else 1.0)
+                low = level - bound
+                value = low if 0.0 < low else (level + bound if 0.0 > level + bound else 0.0)
+                d = decay * d + abs(value - level)
+                x = decay * x + value
+            else:  # the first bucket: level and value 0.0
+                d = decay * d + 0.0
+                x = decay * x + 0.0
+            w = decay * w + 1.0
+            neg = decay * neg + 0.0
+            tot = decay * tot + 0.0
+        self._w, self._x, self._d, self._neg, self._tot = w, x, d, neg, tot
+        self.buckets += max(hi - lo + 1, 0)
+
+
 class Seasonality:
     """Per bucket, how much busier than usual its hour is, learned from the overall volume before it."""
 
@@ -153,6 +183,8 @@ class KeyScan:
     cells: dict[int, Cell] = field(default_factory=dict)
     episodes: list[_Episode] = field(default_factory=list)
     """Open episodes, and closed ones an open episode of another key may still look back at."""
+    upto: int | None = None
+    """The last bucket the baseline has learned (None: none yet)."""
 
     def test(self, bucket: int, first: int, s: DetectSettings) -> int | None:
         """Test the window ending at ``bucket``; return where its burst begins, or None.
@@ -187,7 +219,16 @@ class KeyScan:
             self.steps[bucket] = Step(negative, total, base.level, share, factor, onset, anchor)
             base.update_count(min(negative / factor, base.level))
             base.update_share(min(negative, share * total), total, share)
+        self.upto = bucket
         return self.steps[bucket]
+
+    def catch_up(self, through: int, first: int, keep: int, overall: Mapping[int, Step]) -> None:
+        """Learn the buckets up to ``through`` skipped while the key had no items (see
+        :meth:`Baseline.idle`); the steps from ``keep`` on are kept."""
+        lo = first if self.upto is None else self.upto + 1
+        if lo <= through:
+            self.base.idle(lo, through, keep, overall, self.steps)
+            self.upto = through
 
     def join(self, bucket: int, onset: int, shown: bool, s: DetectSettings) -> _Episode:
         """Add alerting ``bucket`` to the open episode, or start one (at ``onset``, after the last)."""
@@ -209,6 +250,11 @@ class KeyScan:
             self.episodes.pop(0)
 
 
+def _order(key: SeriesKey) -> tuple[int, str]:
+    """Companies first, then topics, then overall (a topic or overall alert looks at the companies')."""
+    return SCOPE_ORDER[key[0]], key[1] or ""
+
+
 class Engine:
     """Detection state that judges buckets as they close (see the module doc).
 
@@ -216,6 +262,13 @@ class Engine:
     :meth:`judge_through` with the last closed bucket; :meth:`alerts` gives every alert so far.
     ``explainer(engine, key, lo, hi)`` gives the negatives of a topic or overall key in buckets
     ``lo`` .. ``hi`` and how many of them were about each company.
+
+    Most keys have no items in most buckets (thousands of companies): a key is stepped only in
+    buckets where it has a cell or an open episode. In between it waits, and when it next has
+    items, or before pruning (so at the end of every :meth:`judge_through`), its baseline learns
+    the buckets it skipped with the same arithmetic in the same order (:meth:`Baseline.idle`),
+    keeping the steps a window or an open episode may still read: the alerts and the state
+    between calls are those of stepping every key in every bucket.
     """
 
     def __init__(self, settings: DetectSettings, explainer: Explainer) -> None:
@@ -230,16 +283,22 @@ class Engine:
         """The last bucket judged."""
         self.done: list[Alert] = []
         """The alerts of resolved episodes (final)."""
-        self._order: list[SeriesKey] = []
+        self._active: dict[int, set[SeriesKey]] = {}
+        """Per bucket not judged yet: the keys with a cell in it."""
+        self._open: set[SeriesKey] = set()
+        """The keys with an episode that is not final."""
 
     def cell(self, key: SeriesKey, bucket: int) -> Cell:
         """The cell of ``key`` in ``bucket`` (not judged yet) to add counts to."""
         scan = self.keys.get(key)
         if scan is None:
-            base = self.never_seen
-            scan = self.keys[key] = KeyScan(base.base.copy(), dict(base.steps))
-            self._order = []
-        return scan.cells.setdefault(bucket, Cell())
+            base = self.never_seen  # caught up through the last bucket judged (see _prune)
+            scan = self.keys[key] = KeyScan(base.base.copy(), dict(base.steps), upto=base.upto)
+        cell = scan.cells.get(bucket)
+        if cell is None:
+            cell = scan.cells[bucket] = Cell()
+            self._active.setdefault(bucket, set()).add(key)
+        return cell
 
     def judge_through(self, last: int) -> None:
         """Judge every bucket up to ``last`` that is not judged yet."""
@@ -255,37 +314,45 @@ class Engine:
                 self._prune(bucket)
         if self.last is not None:
             self._prune(self.last)
+            for stale in [b for b in self._active if b <= self.last]:  # cells of buckets judged before
+                del self._active[stale]
 
     def _judge(self, bucket: int, first: int) -> None:
         s = self.s
         overall = self.keys[OVERALL]
         cell = overall.cells.get(bucket)
         factor = self.season.next(bucket, cell.total if cell else 0.0)
+        keep = self._keep(bucket)  # a catch-up keeps what a window or an episode open now may read
         step = overall.step(bucket, first, s.prior_share, factor, s)
         prior = step.baseline
-        self.never_seen.step(bucket, first, prior, factor, s)
-        if not self._order:
-            self._order = sorted(self.keys, key=lambda k: (SCOPE_ORDER[k[0]], k[1] or ""))
-        for key in self._order:
+        for key in sorted(self._active.pop(bucket, set()) | self._open | {OVERALL}, key=_order):
             if key[0] not in s.scopes:
                 continue
             scan = self.keys[key]
-            step = overall.steps[bucket] if key == OVERALL else scan.step(bucket, first, prior, factor, s)
+            if key == OVERALL:
+                step = overall.steps[bucket]
+            else:
+                scan.catch_up(bucket - 1, first, keep, overall.steps)
+                step = scan.step(bucket, first, prior, factor, s)
             if step.onset is not None:
                 self._alerting(key, scan, bucket, step.onset)
         self.last = bucket
-        for key in self._order:
-            for episode in self.keys[key].episodes:
+        for key in sorted(self._open, key=_order):
+            episodes = self.keys[key].episodes
+            for episode in episodes:
                 if not episode.final and bucket - episode.alerting[-1] > s.cooldown_buckets:
                     self._finish(key, episode)
+            if all(e.final for e in episodes):
+                self._open.discard(key)
 
     def _alerting(self, key: SeriesKey, scan: KeyScan, bucket: int, onset: int) -> None:
         episode = scan.join(bucket, onset, key[0] == "entity", self.s)
+        self._open.add(key)
         if episode.shown:
             return
         # kept once any of its alerting buckets was unexplained when it closed (a live run raised it then)
-        entities = {name: [(e.lo, e.alerting) for e in self.keys[("entity", name)].episodes]
-                    for scope, name in self._order if scope == "entity" and name is not None}
+        entities = {name: [(e.lo, e.alerting) for e in other.episodes]
+                    for (scope, name), other in self.keys.items() if scope == "entity" and name is not None}
         why = explained_by(key, episode.lo, bucket, lambda k, lo, hi: self.explainer(self, k, lo, hi),
                            entities, self.s)
         episode.shown = why is None
@@ -305,13 +372,24 @@ class Engine:
         assert self.last is not None  # noqa: S101 - episodes exist only once buckets were judged
         return build_alert(key, episode.lo, episode.alerting, scan.steps, scan.cells, self.last, self.s)
 
-    def _prune(self, last: int) -> None:
-        """Drop what no open episode and no later window can need."""
+    def _keep(self, last: int) -> int:
+        """The first bucket that a window after ``last`` or an open episode may still read."""
         keep = last - self.s.window_buckets + 1
-        for scan in self.keys.values():
+        for key in self._open:
+            scan = self.keys[key]
             for episode in scan.episodes:
                 if not episode.final:
                     keep = min(keep, scan.steps[episode.alerting[0]].anchor)
+        return keep
+
+    def _prune(self, last: int) -> None:
+        """Catch every key up through ``last``, then drop what no open episode and no later window can need."""
+        keep, overall = self._keep(last), self.keys[OVERALL].steps
+        assert self.first is not None  # noqa: S101 - pruned only once buckets were judged
+        for key, scan in self.keys.items():
+            if key[0] in self.s.scopes:  # a key out of scope is never stepped
+                scan.catch_up(last, self.first, keep, overall)
+        self.never_seen.catch_up(last, self.first, keep, overall)
         for scan in (*self.keys.values(), self.never_seen):
             scan.prune(keep)
 
