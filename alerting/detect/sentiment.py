@@ -45,8 +45,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from alerting.detect.baseline import Seasonality
 from alerting.detect.buckets import bucket_index, bucket_start
-from alerting.detect.engine import Engine, Seasonality
+from alerting.detect.engine import Engine
 from alerting.detect.lifecycle import Cell, SeriesKey
 from alerting.detect.watermark import Watermark, event_time
 from alerting.index.base import BucketCount, Scope
