@@ -233,6 +233,34 @@ def test_rerun_with_more_data_keeps_the_episode_id() -> None:
     assert late[0].end > early[0].end
 
 
+@pytest.mark.parametrize("history", [(), (4.0, 0.0, 9.0), (30.0,) * 40])
+def test_a_key_skipped_while_it_has_no_items_learns_those_buckets_as_if_stepped(history: tuple[float, ...]) -> None:
+    """Baseline.idle, the catch-up of a key not stepped in buckets without its items, is
+    update_count(0.0) and update_share(0, 0, share) bucket by bucket, to the bit, and gives the
+    steps from ``keep`` on. Histories: none (the first bucket has no weight yet), a quiet one, and
+    a level far above the clip bound (the empty bucket is learned as level minus the bound)."""
+    from alerting.detect.baseline import Baseline
+    from alerting.detect.lifecycle import Step
+
+    rng = random.Random(5)
+    overall = {b: Step(0.0, 0.0, 0.0, rng.uniform(0.05, 0.5), rng.uniform(0.1, 10.0)) for b in range(300)}
+    stepped, skipped = Baseline(SETTINGS), Baseline(SETTINGS)
+    for base in (stepped, skipped):
+        for value in history:
+            base.update_count(value)
+            base.update_share(value, 2 * value, 0.3)
+    steps: dict[int, Step] = {}
+    for bucket in range(10, 300):
+        share = stepped.share(overall[bucket].baseline)
+        steps[bucket] = Step(0.0, 0.0, stepped.level, share, overall[bucket].factor)
+        stepped.update_count(0.0)
+        stepped.update_share(0.0, 0.0, share)
+    kept: dict[int, Step] = {}
+    skipped.idle(10, 299, 290, overall, kept)
+    assert skipped.__dict__ == stepped.__dict__
+    assert kept == {b: step for b, step in steps.items() if b >= 290}
+
+
 def test_detect_counts_matches_detect_on_items() -> None:
     items = burst_scenario(1)
     counts: dict[Scope, list[BucketCount]] = {"entity": [], "topic": [], "overall": []}
