@@ -44,7 +44,8 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     label = sub.add_parser(
         "label", help="store a person's sentiment and/or topic for an indexed item (training data)",
         description="Label one indexed item (its id: the dashboard shows it on each item row) with the "
-        "sentiment and/or topic it should have had; a later label of the item replaces this one.",
+        "sentiment and/or topic it should have had; a later label of the item replaces what it says and "
+        "keeps what it does not (a topic given later keeps the sentiment given before).",
     )
     label.add_argument("item_id", help="the item's id in the index")
     label.add_argument("--sentiment", choices=["negative", "neutral", "positive"], default=None)
@@ -130,15 +131,21 @@ def cmd_label(args: argparse.Namespace, settings: Settings) -> int:
             raise ConfigError(f"no item {args.item_id!r} in the index ({settings.alerting.index.backend}); "
                               "the dashboard shows each item's id when the pointer rests on its row")
         try:
-            by = args.by or getpass.getuser()
+            by = (args.by or "").strip() or getpass.getuser()
         except (OSError, KeyError):
             raise ConfigError("cannot tell who is labelling (no login name): pass --by NAME") from None
-        label = make_label(item, args.sentiment, args.topic, by, args.note, settings.nlp.taxonomy, datetime.now(UTC))
+        previous = next(iter(index.labels(item_id=item.id, limit=1)), None)
+        label = make_label(item, args.sentiment, args.topic, by, args.note, settings.nlp.taxonomy,
+                           datetime.now(UTC), previous)
         index.upsert_labels([label])
     finally:
         index.close()
+    kept = "" if previous is None else "".join(
+        f"; {name} kept from {previous.by}'s label" for name, given, before in
+        (("sentiment", args.sentiment, previous.sentiment), ("topic", args.topic, previous.topic))
+        if given is None and before is not None)
     sys.stdout.write(f"labelled {item.id}: sentiment {label.sentiment or '-'} (model: {item.sentiment}), "
-                     f"topic {label.topic or '-'} (model: {item.topic}), by {by}\n")
+                     f"topic {label.topic or '-'} (model: {item.topic}), by {by}{kept}\n")
     return 0
 
 

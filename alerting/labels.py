@@ -30,12 +30,18 @@ def check_topic(item: ScoredItem, topic: str, taxonomy: Mapping[str, Sequence[st
 
 
 def make_label(item: ScoredItem, sentiment: Sentiment | None, topic: str | None, by: str, note: str,
-               taxonomy: Mapping[str, Sequence[str]], now: datetime) -> Label:
-    """The label of ``item``: its text and language as classified, the verdict, and what the model said."""
+               taxonomy: Mapping[str, Sequence[str]], now: datetime, previous: Label | None = None) -> Label:
+    """The label of ``item``: its text and language as classified, the verdict, and what the model said.
+
+    With the item's ``previous`` label, what this one does not say (its sentiment, topic or note)
+    is kept from that one: one person corrects the sentiment, another the topic, and both stand."""
     if sentiment is None and topic is None:
         raise ConfigError("a label needs --sentiment, --topic, or both")
     if topic is not None:
         check_topic(item, topic, taxonomy)
+    if previous is not None:
+        sentiment, topic = sentiment or previous.sentiment, topic or previous.topic
+        note = note or previous.note
     return Label(item_id=item.id, text=item.text, lang=item.lang, sentiment=sentiment, topic=topic, by=by,
                  note=note, predicted_sentiment=item.sentiment, predicted_topic=item.topic, created_at=now)
 

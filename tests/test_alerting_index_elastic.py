@@ -374,6 +374,9 @@ def test_labels_are_written_by_item_id_and_read_newest_first(fake: FakeElasticse
     assert bulk.body[0] == {"index": {"_index": "finsentinel-labels", "_id": "item-000001"}}
     assert search.body["query"] == {"bool": {"filter": [{"range": {"created_at": {"gte": "2026-03-02T09:00:00+00:00"}}}]}}
     assert search.body["sort"] == [{"created_at": "desc"}, {"item_id": "asc"}]
+    fake.requests.clear()
+    assert index.labels(item_id="item-000001") == [label]  # one item's label: what `finsentinel label` keeps from
+    assert fake.requests[-1].body["query"] == {"bool": {"filter": [{"term": {"item_id": "item-000001"}}]}}
     index.close()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import sqlite3
 from datetime import timedelta
@@ -105,12 +106,16 @@ def test_label_then_export_from_the_command_line(workdir: Path, capsys: pytest.C
     assert main(["label", "item-000002", "--topic", "energy", "--by", "bo"]) == 0
     assert main(["label", "item-000001", "--sentiment", "positive", "--by", "cy"]) == 0  # replaces ana's
     capsys.readouterr()
+    assert main(["label", "item-000002", "--sentiment", "negative", "--by", "  "]) == 0  # a blank --by: the login
+    assert capsys.readouterr().out.endswith(f"by {getpass.getuser()}; topic kept from bo's label\n")
+    assert main(["label", "item-000002", "--topic", "energy", "--by", "dee"]) == 0  # keeps that sentiment
+    capsys.readouterr()
     assert main(["labels", "export", "--out", "labels.jsonl"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"out": "labels.jsonl", "labels": 2, "sentiment": 1, "topic": 1,
+    assert json.loads(capsys.readouterr().out) == {"out": "labels.jsonl", "labels": 2, "sentiment": 2, "topic": 1,
                                                    "corrections": 2}
     assert [(r["text"], r.get("label"), r.get("topic")) for r in read_rows(workdir / "labels.jsonl")] == [
-        ("极光汽车召回\nBattery fire risk.", None, "energy"),
-        ("Aurora recalls 48,000 SUVs\nBattery fire risk.", "positive", None)]
+        ("Aurora recalls 48,000 SUVs\nBattery fire risk.", "positive", None),
+        ("极光汽车召回\nBattery fire risk.", "negative", "energy")]  # bo's topic, then a sentiment, both kept
     before = (workdir / "labels.jsonl").read_bytes()
     assert main(["labels", "export", "--out", "labels.jsonl", "--since", "2999-01-01"]) == 0
     assert json.loads(capsys.readouterr().out)["labels"] == 0

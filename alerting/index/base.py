@@ -125,8 +125,10 @@ class Index(Protocol):
         """Insert or replace labels by item id."""
         ...
 
-    def labels(self, since: datetime | None = None, limit: int | None = None) -> list[Label]:
-        """Labels given at or after ``since`` (all when None), newest first (ties by item id)."""
+    def labels(self, since: datetime | None = None, limit: int | None = None,
+               item_id: str | None = None) -> list[Label]:
+        """Labels given at or after ``since`` (all when None), of ``item_id`` only if given, newest
+        first (ties by item id)."""
         ...
 
     def close(self) -> None:

@@ -361,8 +361,13 @@ class ElasticIndex:
                 self._create_small(es, self.labels_index, layout.label_mappings())
         self._put("labels", self.labels_index, {lb.item_id: layout.label_document(lb) for lb in labels})
 
-    def labels(self, since: datetime | None = None, limit: int | None = None) -> list[Label]:
-        filters = [] if since is None else [{"range": {"created_at": {"gte": _iso(since, "labels since")}}}]
+    def labels(self, since: datetime | None = None, limit: int | None = None,
+               item_id: str | None = None) -> list[Label]:
+        filters: list[dict[str, Any]] = []
+        if since is not None:
+            filters.append({"range": {"created_at": {"gte": _iso(since, "labels since")}}})
+        if item_id is not None:
+            filters.append({"term": {"item_id": item_id}})
         hits = self._paged("labels", self.labels_index, {"bool": {"filter": filters}},
                            [{"created_at": "desc"}, {"item_id": "asc"}], limit)
         try:

@@ -368,8 +368,16 @@ class SqliteIndex:
             with self._write("upsert_labels") as db:
                 db.executemany("INSERT OR REPLACE INTO labels(item_id, created_us, doc) VALUES (?,?,?)", rows)
 
-    def labels(self, since: datetime | None = None, limit: int | None = None) -> list[Label]:
-        where, params = (["created_us >= ?"], [to_us(since, "labels since")]) if since is not None else ([], [])
+    def labels(self, since: datetime | None = None, limit: int | None = None,
+               item_id: str | None = None) -> list[Label]:
+        where: list[str] = []
+        params: list[Any] = []
+        if since is not None:
+            where.append("created_us >= ?")
+            params.append(to_us(since, "labels since"))
+        if item_id is not None:
+            where.append("item_id = ?")
+            params.append(item_id)
         with self._guard("labels") as db:
             rows = db.execute(_select("labels", where, "created_us DESC, item_id"),
                               [*params, -1 if limit is None else limit]).fetchall()

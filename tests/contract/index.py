@@ -252,6 +252,8 @@ class IndexContract:
         assert index.labels(since=T0 + MIN) == [again, topic_only]  # since is inclusive
         assert index.labels(since=T0 + 2 * MIN + timedelta(microseconds=1)) == []
         assert index.labels(limit=1) == [again]
+        assert index.labels(item_id="item-000002") == [topic_only]
+        assert index.labels(item_id="item-000009") == []
         index.upsert_labels([])
         assert len(index.labels()) == 2
 
