@@ -32,8 +32,8 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     dash = sub.add_parser(
         "dashboard", help="serve the built-in dashboard over the configured index (read-only)",
         description="Serve sentiment by company and topic, alerts and items of the configured index "
-        "(alerting.index) at http://HOST:PORT/ (alerting.dashboard); no login, so it listens on loopback "
-        "unless told otherwise.",
+        "(alerting.index) at http://HOST:PORT/ (alerting.dashboard); no login unless alerting.dashboard.username "
+        "and password are set, so it listens on loopback unless told otherwise.",
     )
     dash.add_argument("--host", default=None, help="address to listen on (default: alerting.dashboard.host)")
     dash.add_argument("--port", type=int, default=None, help="port (default: alerting.dashboard.port, 8050)")

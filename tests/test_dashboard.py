@@ -421,3 +421,12 @@ def test_finsentinel_dashboard_on_a_missing_index_is_one_line(tmp_path: Path) ->
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 2
     assert err.strip().splitlines() == [err.strip()] and err.startswith("finsentinel: error: no sqlite index at")
+
+
+def test_the_dashboard_help_names_the_login_settings(capsys: pytest.CaptureFixture[str]) -> None:
+    from finsentinel.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["dashboard", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "alerting.dashboard.username and password" in text and "no login," not in text
