@@ -113,6 +113,17 @@ def _select(table: str, where: Sequence[str], order: str) -> str:
     return sql + f" ORDER BY {order} LIMIT ?"
 
 
+def _given(*conditions: tuple[str, Any]) -> tuple[list[str], list[Any]]:
+    """The SQL conditions (constants of this module, ``?`` for the value) whose value is not None,
+    and those values in order."""
+    given = [(sql, value) for sql, value in conditions if value is not None]
+    return [sql for sql, _ in given], [value for _, value in given]
+
+
+def _us(value: datetime | None, name: str) -> int | None:
+    return None if value is None else to_us(value, name)
+
+
 def to_us(value: datetime, name: str = "time") -> int:
     """Microseconds since the UNIX epoch of an aware datetime."""
     if value.tzinfo is None or value.utcoffset() is None:
@@ -337,20 +348,8 @@ class SqliteIndex:
         key: str | None = None,
         limit: int | None = 100,
     ) -> list[Alert]:
-        where: list[str] = []
-        params: list[Any] = []
-        if start is not None:
-            where.append("end_us > ?")
-            params.append(to_us(start, "alerts start"))
-        if end is not None:
-            where.append("start_us < ?")
-            params.append(to_us(end, "alerts end"))
-        if scope is not None:
-            where.append("scope = ?")
-            params.append(scope)
-        if key is not None:
-            where.append("key = ?")
-            params.append(key)
+        where, params = _given(("end_us > ?", _us(start, "alerts start")), ("start_us < ?", _us(end, "alerts end")),
+                               ("scope = ?", scope), ("key = ?", key))
         sql = _select("alerts", where, "start_us DESC, id")
         params.append(-1 if limit is None else limit)
         with self._guard("alerts") as db:
@@ -370,14 +369,7 @@ class SqliteIndex:
 
     def labels(self, since: datetime | None = None, limit: int | None = None,
                item_id: str | None = None) -> list[Label]:
-        where: list[str] = []
-        params: list[Any] = []
-        if since is not None:
-            where.append("created_us >= ?")
-            params.append(to_us(since, "labels since"))
-        if item_id is not None:
-            where.append("item_id = ?")
-            params.append(item_id)
+        where, params = _given(("created_us >= ?", _us(since, "labels since")), ("item_id = ?", item_id))
         with self._guard("labels") as db:
             rows = db.execute(_select("labels", where, "created_us DESC, item_id"),
                               [*params, -1 if limit is None else limit]).fetchall()
