@@ -284,22 +284,11 @@ class SqliteIndex:
         fetched_after: datetime | None = None,
         order: QueryOrder = "newest",
     ) -> list[ScoredItem]:
-        where: list[str] = []
-        params: list[Any] = []
-        for column, op, value, name in (("pub_us", ">=", start, "query start"), ("pub_us", "<", end, "query end"),
-                                        ("fetch_us", ">", fetched_after, "query fetched_after")):
-            if value is not None:
-                where.append(f"{column} {op} ?")
-                params.append(to_us(value, name))
-        if entity is not None:
-            where.append("rid IN (SELECT rid FROM item_entities WHERE entity=?)")
-            params.append(entity)
-        if topic is not None:
-            where.append("topic = ?")
-            params.append(topic)
-        if sentiment is not None:
-            where.append("sentiment = ?")
-            params.append(sentiment)
+        where, params = _given(
+            ("pub_us >= ?", _us(start, "query start")), ("pub_us < ?", _us(end, "query end")),
+            ("fetch_us > ?", _us(fetched_after, "query fetched_after")),
+            ("rid IN (SELECT rid FROM item_entities WHERE entity=?)", entity), ("topic = ?", topic),
+            ("sentiment = ?", sentiment))
         if text is not None and text.strip():
             text_where, text_params = _text_filter(text)
             where += text_where
@@ -325,7 +314,7 @@ class SqliteIndex:
             sql = _KEY_BUCKET_SQL[by]
         with self._guard("bucket_counts") as db:
             rows = db.execute(sql, params).fetchall()
-        return [BucketCount(from_us(b), key, int(total), int(neg), int(pos)) for b, key, total, neg, pos in rows]
+        return [BucketCount(from_us(b), k, int(total), int(neg), int(pos)) for b, k, total, neg, pos in rows]
 
     def upsert_alerts(self, alerts: Sequence[Alert]) -> None:
         rows = [
