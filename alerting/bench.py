@@ -13,6 +13,8 @@ from __future__ import annotations
 import random
 import tempfile
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -70,6 +72,19 @@ def news_items(count: int, seed: int = 7, companies: int = 0) -> list[ScoredItem
     return items
 
 
+@contextmanager
+def _filled_index(items: Sequence[ScoredItem]) -> Iterator[SqliteIndex]:
+    """A temporary embedded index holding ``items``, written in batches of the index worker's size."""
+    with tempfile.TemporaryDirectory(prefix="finsentinel-bench-") as tmp:
+        index = SqliteIndex(Path(tmp) / "index.sqlite3")
+        try:
+            for lo in range(0, len(items), 500):
+                index.upsert(items[lo : lo + 500])
+            yield index
+        finally:
+            index.close()
+
+
 def bench_index(settings: IndexSettings, docs: int = 20_000, batch: int = 500, path: Path | None = None) -> dict[str, Any]:
     """Upsert ``docs`` generated items in batches of ``batch``; return throughput figures.
 
@@ -106,26 +121,20 @@ def bench_detect(settings: DetectSettings, history: int = 100_000, batch: int = 
     from alerting.stage import LiveDetection, run_detection
 
     items = news_items(history + batch * runs, companies=companies)
-    with tempfile.TemporaryDirectory(prefix="finsentinel-bench-") as tmp:
-        index = SqliteIndex(Path(tmp) / "index.sqlite3")
-        try:
-            for lo in range(0, history, 500):
-                index.upsert(items[lo : min(lo + 500, history)])
-            live = LiveDetection(index, settings)
+    with _filled_index(items[:history]) as index:
+        live = LiveDetection(index, settings)
+        started = time.perf_counter()
+        live.run(items[history - 1].fetched_at)
+        first = time.perf_counter() - started
+        times: list[float] = []
+        for lo in range(history, len(items), batch):
+            index.upsert(items[lo : lo + batch])
             started = time.perf_counter()
-            live.run(items[history - 1].fetched_at)
-            first = time.perf_counter() - started
-            times: list[float] = []
-            for lo in range(history, len(items), batch):
-                index.upsert(items[lo : lo + batch])
-                started = time.perf_counter()
-                live.run(items[lo + batch - 1].fetched_at)
-                times.append(time.perf_counter() - started)
-            started = time.perf_counter()
-            run_detection(index, settings, now=items[-1].fetched_at)
-            full = time.perf_counter() - started
-        finally:
-            index.close()
+            live.run(items[lo + batch - 1].fetched_at)
+            times.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        run_detection(index, settings, now=items[-1].fetched_at)
+        full = time.perf_counter() - started
     run = sorted(times)[len(times) // 2]
     return {
         "history": history, "companies": companies or len(_COMPANIES), "batch": batch, "runs": runs,
@@ -142,28 +151,22 @@ def bench_dashboard(history: int = 100_000, companies: int = 3_000, repeats: int
 
     from alerting.dashboard.app import create_app
 
+    company = "co-7" if companies else _COMPANIES[0]
     requests = {
         "overview_s": ("/api/overview", {}),
-        "company_series_s": ("/api/series", {"scope": "entity", "key": "co-7" if companies else _COMPANIES[0]}),
-        "company_items_s": ("/api/items", {"entity": "co-7" if companies else _COMPANIES[0]}),
+        "company_series_s": ("/api/series", {"scope": "entity", "key": company}),
+        "company_items_s": ("/api/items", {"entity": company}),
         "search_s": ("/api/items", {"q": "recall", "sentiment": "negative"}),
         "alerts_s": ("/api/alerts", {}),
     }
     out: dict[str, Any] = {"history": history, "companies": companies or len(_COMPANIES), "repeats": repeats}
-    with tempfile.TemporaryDirectory(prefix="finsentinel-bench-") as tmp:
-        index = SqliteIndex(Path(tmp) / "index.sqlite3")
-        try:
-            items = news_items(history, companies=companies)
-            for lo in range(0, history, 500):
-                index.upsert(items[lo : lo + 500])
-            client = TestClient(create_app(index, {}))
-            for name, (path, params) in requests.items():
-                times = []
-                for _ in range(repeats):
-                    started = time.perf_counter()
-                    client.get(path, params=params).raise_for_status()
-                    times.append(time.perf_counter() - started)
-                out[name] = round(sorted(times)[len(times) // 2], 4)
-        finally:
-            index.close()
+    with _filled_index(news_items(history, companies=companies)) as index:
+        client = TestClient(create_app(index, {}))
+        for name, (path, params) in requests.items():
+            times = []
+            for _ in range(repeats):
+                started = time.perf_counter()
+                client.get(path, params=params).raise_for_status()
+                times.append(time.perf_counter() - started)
+            out[name] = round(sorted(times)[len(times) // 2], 4)
     return out

@@ -181,9 +181,7 @@ def cmd_bench_detect(args: argparse.Namespace, settings: Settings) -> int:
     """``finsentinel bench detect [--json]``: one JSON object with ``run_s`` and ``full_rerun_s``."""
     from alerting.bench import bench_detect
 
-    for name, least in (("history", 1), ("batch", 1), ("runs", 1), ("companies", 0)):
-        if getattr(args, name) < least:
-            raise ConfigError(f"bench detect: expected --{name} >= {least}, got {getattr(args, name)}")
+    _at_least(args, "bench detect", history=1, batch=1, runs=1, companies=0)
     result = bench_detect(settings.alerting.detect, history=args.history, batch=args.batch, runs=args.runs,
                           companies=args.companies)
     sys.stdout.write(json.dumps(result) + "\n")
@@ -194,9 +192,14 @@ def cmd_bench_dashboard(args: argparse.Namespace, settings: Settings) -> int:
     """``finsentinel bench dashboard [--json]``: one JSON object with each request's median seconds."""
     from alerting.bench import bench_dashboard
 
-    for name, least in (("history", 1), ("companies", 0), ("repeats", 1)):
-        if getattr(args, name) < least:
-            raise ConfigError(f"bench dashboard: expected --{name} >= {least}, got {getattr(args, name)}")
+    _at_least(args, "bench dashboard", history=1, companies=0, repeats=1)
     result = bench_dashboard(history=args.history, companies=args.companies, repeats=args.repeats)
     sys.stdout.write(json.dumps(result) + "\n")
     return 0
+
+
+def _at_least(args: argparse.Namespace, command: str, **least: int) -> None:
+    """A :class:`ConfigError` naming the first option below its least value."""
+    for name, bound in least.items():
+        if getattr(args, name) < bound:
+            raise ConfigError(f"{command}: expected --{name} >= {bound}, got {getattr(args, name)}")

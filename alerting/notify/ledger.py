@@ -50,9 +50,9 @@ class DeliveryLedger:
             self._conn = conn
         return self._conn
 
-    def _has_table(self) -> bool:
+    def _has_table(self, name: str = "deliveries") -> bool:
         return self._db().execute(
-            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='deliveries'").fetchone() is not None
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone() is not None
 
     def exists(self) -> bool:
         """Whether the ledger was made (and seeded) already; a new one is seeded with what was delivered before.
@@ -97,8 +97,7 @@ class DeliveryLedger:
             db = self._db()
             # a ledger from before the sinks table knows its sinks by their deliveries alone
             legacy = {k for (k,) in db.execute("SELECT DISTINCT sink FROM deliveries")}
-            has_sinks = db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='sinks'").fetchone()
-            return legacy | ({k for (k,) in db.execute("SELECT sink FROM sinks")} if has_sinks else set())
+            return legacy | ({k for (k,) in db.execute("SELECT sink FROM sinks")} if self._has_table("sinks") else set())
 
     def close(self) -> None:
         """Close the connection."""
